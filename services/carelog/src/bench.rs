@@ -1,0 +1,271 @@
+//! `carelog bench`: the care log's appends beside raw JetStream publishes of payloads of the
+//! same size, in the same mode, on one private nats-server, in one run.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use async_nats::jetstream;
+use carelog_eventlog::{AggregateHead, AppendOutcome, CareLog, CareLogConfig};
+use carelog_schemas::dose::{DoseEvent, DoseScheduled};
+use carelog_schemas::{
+    Actor, CommandId, Commit, CommitDraft, CommitHash, CommitId, CorrelationId, CourseId, DoseId,
+    EventId, EventPayload, EventRecord, Family, PartyId, PatientId, Role, Timestamp,
+};
+use futures::stream::{FuturesOrdered, StreamExt};
+
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct BenchArgs {
+    /// Appends measured one at a time, in each repeat.
+    #[arg(long, default_value_t = 2_000)]
+    sequential: usize,
+    /// Patients the pipelined appends are spread over.
+    #[arg(long, default_value_t = 10_000)]
+    patients: usize,
+    /// Commits per patient in the pipelined run, in each repeat.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Acknowledgements outstanding at once in the pipelined runs.
+    #[arg(long, default_value_t = 1_024)]
+    in_flight: usize,
+    /// Repeats of each measurement (raw and carelog alternating); the median is reported.
+    #[arg(long, default_value_t = 3)]
+    repeats: usize,
+}
+
+struct Bench {
+    care_log: CareLog,
+    raw: jetstream::Context,
+    party: PartyId,
+    course: CourseId,
+    payload_size: usize,
+}
+
+pub(crate) async fn run(args: BenchArgs) -> Result<()> {
+    let server = carelog_testkit::NatsServer::start()
+        .await
+        .context("start a private nats-server for the benchmark")?;
+    let client = server.client().await?;
+    let server_version = client.server_info().version;
+    let care_log = CareLog::connect(client.clone(), CareLogConfig::default()).await?;
+    // The raw baseline gets a stream with the very same settings, on other subjects.
+    let mut raw_config = care_log
+        .jetstream()
+        .get_stream(&care_log.config().stream_name)
+        .await?
+        .get_info()
+        .await?
+        .config;
+    raw_config.name = "RAW".to_owned();
+    raw_config.subjects = vec!["raw.>".to_owned()];
+    let raw = jetstream::new(client);
+    raw.create_stream(raw_config)
+        .await
+        .context("create the raw baseline stream")?;
+
+    let mut bench = Bench {
+        care_log,
+        raw,
+        party: PartyId::new_random(),
+        course: CourseId::new_random(),
+        payload_size: 0,
+    };
+    let sample = bench.draft(PatientId::new_random());
+    let (_, sealed) = Commit::seal(sample, Timestamp::now(), 1, CommitHash::GENESIS)?;
+    bench.payload_size = sealed.bytes.len();
+
+    println!(
+        "carelog bench: nats-server {} (private, file storage), {} cores",
+        server_version,
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!(
+        "commit size {} bytes (one DoseScheduled event); median of {} repeats\n",
+        bench.payload_size, args.repeats
+    );
+
+    // Warm up both paths once, unmeasured.
+    bench.raw_sequential(200).await?;
+    bench.ours_sequential(200).await?;
+
+    let mut raw_sequential = Vec::new();
+    let mut ours_sequential = Vec::new();
+    let mut latencies = hdrhistogram::Histogram::<u64>::new(3)?;
+    for _ in 0..args.repeats {
+        raw_sequential.push(bench.raw_sequential(args.sequential).await?);
+        let (rate, histogram) = bench.ours_sequential(args.sequential).await?;
+        ours_sequential.push(rate);
+        latencies.add(histogram)?;
+    }
+    let mut raw_pipelined = Vec::new();
+    let mut ours_pipelined = Vec::new();
+    for _ in 0..args.repeats {
+        raw_pipelined.push(bench.raw_pipelined(&args).await?);
+        ours_pipelined.push(bench.ours_pipelined(&args).await?);
+    }
+
+    println!(
+        "{:<44} {:>14} {:>14} {:>7} {:>8}",
+        "mode", "carelog /s", "raw /s", "ratio", "target"
+    );
+    report(
+        "(a) acknowledged appends, one at a time",
+        median(&mut ours_sequential),
+        median(&mut raw_sequential),
+        0.9,
+    );
+    report(
+        &format!("(b) pipelined, {} patients", args.patients),
+        median(&mut ours_pipelined),
+        median(&mut raw_pipelined),
+        0.7,
+    );
+    println!(
+        "\n(a) carelog append latency: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        latencies.value_at_quantile(0.50) as f64 / 1000.0,
+        latencies.value_at_quantile(0.99) as f64 / 1000.0,
+        latencies.max() as f64 / 1000.0
+    );
+    let verify_started = Instant::now();
+    let report = bench.care_log.verify_log().await?;
+    println!(
+        "verify of the whole benchmark log: {} commits in {:.2} s, intact: {}",
+        report.commits_checked,
+        verify_started.elapsed().as_secs_f64(),
+        report.is_intact()
+    );
+    anyhow::ensure!(
+        report.is_intact(),
+        "the benchmark log does not verify: {:?}",
+        report.first_break
+    );
+    Ok(())
+}
+
+fn report(mode: &str, ours: f64, raw: f64, target: f64) {
+    let ratio = ours / raw;
+    let verdict = if ratio >= target { "met" } else { "MISSED" };
+    println!(
+        "{mode:<44} {ours:>14.0} {raw:>14.0} {ratio:>7.2} {:>5} {verdict}",
+        format!(">={target}")
+    );
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(0.0)
+}
+
+fn per_second(count: usize, elapsed: Duration) -> f64 {
+    count as f64 / elapsed.as_secs_f64()
+}
+
+impl Bench {
+    fn draft(&self, patient_id: PatientId) -> CommitDraft {
+        let now = Timestamp::now();
+        CommitDraft {
+            commit_id: CommitId::new_random(),
+            command_id: CommandId::new_random(),
+            correlation_id: CorrelationId::new_random(),
+            patient_id,
+            family: Family::Dose,
+            actor: Actor {
+                role: Role::Clinic,
+                party_id: self.party,
+            },
+            events: vec![EventRecord {
+                event_id: EventId::now_v7(),
+                occurred_at: now,
+                payload: EventPayload::Dose(DoseEvent::DoseScheduled(DoseScheduled {
+                    dose_id: DoseId::new_random(),
+                    course_id: self.course,
+                    planned_at: now,
+                })),
+            }],
+        }
+    }
+
+    fn raw_payload(&self) -> bytes::Bytes {
+        bytes::Bytes::from(vec![0x5a; self.payload_size])
+    }
+
+    async fn raw_sequential(&self, count: usize) -> Result<f64> {
+        let patients: Vec<PatientId> = (0..100).map(|_| PatientId::new_random()).collect();
+        let payload = self.raw_payload();
+        let started = Instant::now();
+        for index in 0..count {
+            let subject = format!("raw.dose.{}", patients[index % patients.len()]);
+            self.raw.publish(subject, payload.clone()).await?.await?;
+        }
+        Ok(per_second(count, started.elapsed()))
+    }
+
+    async fn ours_sequential(&self, count: usize) -> Result<(f64, hdrhistogram::Histogram<u64>)> {
+        let patients: Vec<PatientId> = (0..100).map(|_| PatientId::new_random()).collect();
+        let mut heads: HashMap<PatientId, AggregateHead> = HashMap::new();
+        let mut latencies = hdrhistogram::Histogram::<u64>::new(3)?;
+        let started = Instant::now();
+        for index in 0..count {
+            let patient = patients[index % patients.len()];
+            let head = heads.get(&patient).copied().unwrap_or(AggregateHead::EMPTY);
+            let sent = Instant::now();
+            let outcome = self.care_log.append(self.draft(patient), head).await?;
+            latencies.record(sent.elapsed().as_micros() as u64)?;
+            let AppendOutcome::Appended(appended) = outcome else {
+                anyhow::bail!("a fresh commit was reported as a duplicate");
+            };
+            heads.insert(patient, appended.head());
+        }
+        Ok((per_second(count, started.elapsed()), latencies))
+    }
+
+    async fn raw_pipelined(&self, args: &BenchArgs) -> Result<f64> {
+        let patients: Vec<PatientId> = (0..args.patients)
+            .map(|_| PatientId::new_random())
+            .collect();
+        let subjects: Vec<String> = patients.iter().map(|p| format!("raw.dose.{p}")).collect();
+        let payload = self.raw_payload();
+        let started = Instant::now();
+        let mut in_flight = FuturesOrdered::new();
+        for _ in 0..args.rounds {
+            for subject in &subjects {
+                if in_flight.len() >= args.in_flight {
+                    if let Some(ack) = in_flight.next().await {
+                        let _: jetstream::publish::PublishAck = ack?;
+                    }
+                }
+                let ack = self.raw.publish(subject.clone(), payload.clone()).await?;
+                in_flight.push_back(std::future::IntoFuture::into_future(ack));
+            }
+        }
+        while let Some(ack) = in_flight.next().await {
+            ack?;
+        }
+        Ok(per_second(args.patients * args.rounds, started.elapsed()))
+    }
+
+    async fn ours_pipelined(&self, args: &BenchArgs) -> Result<f64> {
+        let patients: Vec<PatientId> = (0..args.patients)
+            .map(|_| PatientId::new_random())
+            .collect();
+        let mut heads = vec![AggregateHead::EMPTY; patients.len()];
+        let started = Instant::now();
+        for _ in 0..args.rounds {
+            let batch = patients
+                .iter()
+                .zip(&heads)
+                .map(|(patient, head)| (self.draft(*patient), *head))
+                .collect();
+            let outcomes = self.care_log.append_pipelined(batch, args.in_flight).await;
+            for (head, outcome) in heads.iter_mut().zip(outcomes) {
+                match outcome? {
+                    AppendOutcome::Appended(appended) => *head = appended.head(),
+                    AppendOutcome::Duplicate { .. } => {
+                        anyhow::bail!("a fresh commit was reported as a duplicate")
+                    }
+                }
+            }
+        }
+        Ok(per_second(args.patients * args.rounds, started.elapsed()))
+    }
+}

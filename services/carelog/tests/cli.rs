@@ -1,0 +1,90 @@
+//! The `carelog` binary as `make run` starts it: against a real nats-server it sets up the care
+//! log, says so in a health line, and stops cleanly on SIGTERM; `carelog verify` tells an intact
+//! log from a forged one by its exit status.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use carelog_testkit::NatsServer;
+
+fn carelog(nats_url: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_carelog"));
+    command
+        .env("NATS_URL", nats_url)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1");
+    command
+}
+
+#[tokio::test]
+async fn run_sets_up_the_log_prints_health_and_stops_on_sigterm() -> Result<()> {
+    let server = NatsServer::start().await?;
+    let mut child = carelog(&server.url())
+        .arg("run")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("start carelog run")?;
+    let stdout = child.stdout.take().context("carelog stdout")?;
+    // The health line is the readiness signal; read lines until it comes (bounded by the
+    // process: if it exits, the pipe closes and the loop ends).
+    let reader = std::thread::spawn(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .find(|line| line.contains("health: care log ready"))
+    });
+    let health = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            if reader.is_finished() {
+                return reader.join().ok().flatten();
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .context("no health line within 60 s")?
+    .context("carelog run exited without a health line")?;
+    assert!(health.contains("stream=CARE"), "{health}");
+    assert!(health.contains("position=0"), "{health}");
+
+    // The stream exists with the care subjects.
+    let jetstream = async_nats::jetstream::new(server.client().await?);
+    let info = jetstream.get_stream("CARE").await?.get_info().await?;
+    assert!(info.config.subjects.contains(&"care.dose.*".to_owned()));
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()?;
+    assert!(status.success());
+    let exit = tokio::task::spawn_blocking(move || child.wait()).await??;
+    assert!(exit.success(), "carelog run exited with {exit}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn verify_exits_non_zero_on_a_forged_log() -> Result<()> {
+    let server = NatsServer::start().await?;
+    let ok = carelog(&server.url()).arg("verify").output()?;
+    assert!(
+        ok.status.success(),
+        "verify of an empty log failed: {}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+
+    let jetstream = async_nats::jetstream::new(server.client().await?);
+    jetstream
+        .publish(
+            "care.consent.5b0c3f5e-2f1a-4c9d-8e7b-6a5f4e3d2c1b",
+            "forged".into(),
+        )
+        .await?
+        .await?;
+    let broken = carelog(&server.url()).arg("verify").output()?;
+    assert!(!broken.status.success(), "verify accepted a forged commit");
+    let said = String::from_utf8_lossy(&broken.stdout);
+    assert!(said.contains("log position 1"), "{said}");
+    Ok(())
+}

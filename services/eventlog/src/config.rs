@@ -1,0 +1,144 @@
+//! Settings of the care stream, with the defaults a single machine wants.
+
+use std::time::Duration;
+
+use async_nats::jetstream::stream;
+
+use crate::subject::AggregateKey;
+
+/// Retries within this window are stored once by JetStream itself; beyond it, the commit's
+/// command id in the log makes retries idempotent (the command services look it up).
+pub const MIN_DUPLICATE_WINDOW: Duration = Duration::from_secs(10 * 60);
+
+/// Settings of the care stream and of appends.
+#[derive(Debug, Clone)]
+pub struct CareLogConfig {
+    /// JetStream stream name.
+    pub stream_name: String,
+    /// 1 on one machine, 3 on a cluster.
+    pub replicas: usize,
+    /// JetStream's deduplication window for `Nats-Msg-Id`; at least ten minutes.
+    pub duplicate_window: Duration,
+    /// How long to wait for the log to acknowledge one append attempt.
+    pub ack_timeout: Duration,
+    /// How many times an append is sent when the transport fails (same bytes, same message
+    /// id, so a retry of a commit that did land is answered as a duplicate).
+    pub append_attempts: u32,
+}
+
+impl Default for CareLogConfig {
+    fn default() -> Self {
+        CareLogConfig {
+            stream_name: "CARE".to_owned(),
+            replicas: 1,
+            duplicate_window: MIN_DUPLICATE_WINDOW,
+            ack_timeout: Duration::from_secs(5),
+            append_attempts: 5,
+        }
+    }
+}
+
+/// A setting outside what the care log allows.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("replicas must be 1, 3 or 5 (JetStream wants an odd count), got {0}")]
+    Replicas(usize),
+    #[error("the duplicate window must be at least 10 minutes, got {0:?}")]
+    DuplicateWindow(Duration),
+    #[error("the stream name must be non-empty, without spaces, dots, '*' or '>': {0:?}")]
+    StreamName(String),
+    #[error("append attempts must be at least 1")]
+    AppendAttempts,
+}
+
+impl CareLogConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if ![1, 3, 5].contains(&self.replicas) {
+            return Err(ConfigError::Replicas(self.replicas));
+        }
+        if self.duplicate_window < MIN_DUPLICATE_WINDOW {
+            return Err(ConfigError::DuplicateWindow(self.duplicate_window));
+        }
+        let name_ok = !self.stream_name.is_empty()
+            && !self
+                .stream_name
+                .contains(|c: char| c.is_whitespace() || ".*>".contains(c));
+        if !name_ok {
+            return Err(ConfigError::StreamName(self.stream_name.clone()));
+        }
+        if self.append_attempts == 0 {
+            return Err(ConfigError::AppendAttempts);
+        }
+        Ok(())
+    }
+
+    /// The stream's settings, all explicit: clinical history is kept at least six years, so
+    /// nothing ages out, nothing is capped, and the API refuses deletes and purges.
+    pub(crate) fn stream_config(&self) -> stream::Config {
+        stream::Config {
+            name: self.stream_name.clone(),
+            description: Some("carelog: the care log, the single source of truth".to_owned()),
+            subjects: AggregateKey::stream_subjects(),
+            retention: stream::RetentionPolicy::Limits,
+            storage: stream::StorageType::File,
+            num_replicas: self.replicas,
+            max_age: Duration::ZERO,
+            max_bytes: -1,
+            max_messages: -1,
+            max_messages_per_subject: -1,
+            max_message_size: 1024 * 1024,
+            discard: stream::DiscardPolicy::New,
+            duplicate_window: self.duplicate_window,
+            deny_delete: true,
+            deny_purge: true,
+            allow_rollup: false,
+            allow_direct: true,
+            ..Default::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_settings_that_would_lose_history_or_dedupe() {
+        let check = |config: CareLogConfig, expected: Result<(), ConfigError>| {
+            assert_eq!(config.validate(), expected);
+        };
+        check(CareLogConfig::default(), Ok(()));
+        check(
+            CareLogConfig {
+                replicas: 2,
+                ..CareLogConfig::default()
+            },
+            Err(ConfigError::Replicas(2)),
+        );
+        check(
+            CareLogConfig {
+                duplicate_window: Duration::from_secs(60),
+                ..CareLogConfig::default()
+            },
+            Err(ConfigError::DuplicateWindow(Duration::from_secs(60))),
+        );
+        check(
+            CareLogConfig {
+                stream_name: "care.log".to_owned(),
+                ..CareLogConfig::default()
+            },
+            Err(ConfigError::StreamName("care.log".to_owned())),
+        );
+    }
+
+    #[test]
+    fn stream_keeps_everything() {
+        let config = CareLogConfig::default().stream_config();
+        assert_eq!(config.max_age, Duration::ZERO);
+        assert_eq!(config.max_bytes, -1);
+        assert_eq!(config.max_messages, -1);
+        assert_eq!(config.storage, stream::StorageType::File);
+        assert!(config.duplicate_window >= MIN_DUPLICATE_WINDOW);
+        assert!(config.deny_delete && config.deny_purge);
+    }
+}

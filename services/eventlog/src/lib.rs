@@ -1,0 +1,110 @@
+//! The care log client: every service appends to and reads from the care log through this
+//! crate. It owns the JetStream stream settings, the subject scheme, optimistic concurrency
+//! per aggregate, deduplication, the per-subject hash chain and its verification.
+
+mod append;
+mod config;
+mod read;
+mod subject;
+mod verify;
+
+pub use append::{AppendError, AppendOutcome, Appended, PendingAppend};
+pub use config::{CareLogConfig, ConfigError, MIN_DUPLICATE_WINDOW};
+pub use read::{AggregateHistory, CommitStream, ReadError, StoredCommit};
+pub use subject::{AggregateKey, SubjectError, CARE_SUBJECT_PREFIX};
+pub use verify::{BreakKind, ChainBreak, VerifyReport};
+
+use async_nats::jetstream;
+use carelog_schemas::CommitHash;
+
+/// Where an aggregate stands in the log: the position and hash of its last commit. An append
+/// names the head it was decided on; the log refuses it if the aggregate has moved since.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AggregateHead {
+    /// Log position (stream sequence) of the aggregate's last commit; 0 if it has none.
+    pub position: u64,
+    /// Hash of that commit; [`CommitHash::GENESIS`] if it has none.
+    pub hash: CommitHash,
+}
+
+impl AggregateHead {
+    /// The head of an aggregate with no commits yet.
+    pub const EMPTY: AggregateHead = AggregateHead {
+        position: 0,
+        hash: CommitHash::GENESIS,
+    };
+}
+
+/// Why the care stream could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("invalid care log configuration: {0}")]
+    Config(#[from] ConfigError),
+    #[error("create or update the JetStream stream {stream}: {reason}")]
+    Stream { stream: String, reason: String },
+}
+
+/// A handle on the care log. Cheap to clone; clones share the connection.
+#[derive(Debug, Clone)]
+pub struct CareLog {
+    jetstream: jetstream::Context,
+    /// Handle on the care stream (no server round trip to obtain it again).
+    stream: jetstream::stream::Stream<()>,
+    config: CareLogConfig,
+}
+
+impl CareLog {
+    /// Creates or updates the care stream with the settings of `config` (idempotent), and
+    /// returns a handle on it.
+    pub async fn connect(
+        client: async_nats::Client,
+        config: CareLogConfig,
+    ) -> Result<CareLog, SetupError> {
+        config.validate()?;
+        let mut jetstream = jetstream::new(client);
+        jetstream.set_timeout(config.ack_timeout);
+        let stream_config = config.stream_config();
+        jetstream
+            .create_or_update_stream(stream_config)
+            .await
+            .map_err(|error| SetupError::Stream {
+                stream: config.stream_name.clone(),
+                reason: error.to_string(),
+            })?;
+        let stream = jetstream
+            .get_stream_no_info(&config.stream_name)
+            .await
+            .map_err(|error| SetupError::Stream {
+                stream: config.stream_name.clone(),
+                reason: error.to_string(),
+            })?;
+        tracing::debug!(stream = %config.stream_name, replicas = config.replicas, "care stream ready");
+        Ok(CareLog {
+            jetstream,
+            stream,
+            config,
+        })
+    }
+
+    pub fn config(&self) -> &CareLogConfig {
+        &self.config
+    }
+
+    /// The JetStream context, for tools and benchmarks that measure the raw log.
+    pub fn jetstream(&self) -> &jetstream::Context {
+        &self.jetstream
+    }
+
+    /// The last log position (stream sequence) written so far; 0 for an empty log.
+    pub async fn last_position(&self) -> Result<u64, ReadError> {
+        let info = self
+            .jetstream
+            .get_stream(&self.config.stream_name)
+            .await
+            .map_err(ReadError::transport("look up the care stream"))?
+            .get_info()
+            .await
+            .map_err(ReadError::transport("read the care stream's state"))?;
+        Ok(info.state.last_sequence)
+    }
+}

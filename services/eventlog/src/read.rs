@@ -1,0 +1,284 @@
+//! Reading the log: one aggregate's history in order, or the whole log from a position (an
+//! ordered consumer), for replays and projections. An undecodable message is a typed error
+//! carrying its position, never a panic and never silently skipped.
+
+use std::pin::Pin;
+
+use async_nats::jetstream::consumer::{pull, DeliverPolicy};
+use async_nats::jetstream::stream::{LastRawMessageErrorKind, Stream as JetStream};
+use bytes::Bytes;
+use carelog_schemas::{Commit, CommitHash, DecodeError};
+use futures::{Stream, StreamExt};
+
+use crate::subject::{AggregateKey, SubjectError};
+use crate::{AggregateHead, CareLog};
+
+/// A commit as read from the log, with where it is.
+#[derive(Debug, Clone)]
+pub struct StoredCommit {
+    /// Log position (stream sequence).
+    pub position: u64,
+    pub key: AggregateKey,
+    /// The commit's own hash (checked against its body when it was decoded).
+    pub hash: CommitHash,
+    pub commit: Commit,
+}
+
+impl StoredCommit {
+    /// The aggregate's head right after this commit.
+    pub fn head(&self) -> AggregateHead {
+        AggregateHead {
+            position: self.position,
+            hash: self.hash,
+        }
+    }
+}
+
+/// One aggregate's commits in log order, and its head.
+#[derive(Debug, Clone)]
+pub struct AggregateHistory {
+    pub key: AggregateKey,
+    pub head: AggregateHead,
+    pub commits: Vec<StoredCommit>,
+}
+
+/// Why something could not be read from the log.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("message at log position {position} on {subject} is not a valid commit: {source}")]
+    Undecodable {
+        position: u64,
+        subject: String,
+        #[source]
+        source: DecodeError,
+    },
+    #[error("message at log position {position} is on a subject outside the scheme: {source}")]
+    ForeignSubject {
+        position: u64,
+        #[source]
+        source: SubjectError,
+    },
+    #[error(
+        "commit at log position {position} on {subject} belongs to {found}, not to its subject"
+    )]
+    MisfiledCommit {
+        position: u64,
+        subject: String,
+        found: AggregateKey,
+    },
+    #[error("{action}: {reason}")]
+    Transport {
+        action: &'static str,
+        reason: String,
+    },
+}
+
+impl ReadError {
+    pub(crate) fn transport<E: std::fmt::Display>(
+        action: &'static str,
+    ) -> impl FnOnce(E) -> ReadError {
+        move |error| ReadError::Transport {
+            action,
+            reason: error.to_string(),
+        }
+    }
+
+    /// The log position the error is about, when it is about one message.
+    pub fn position(&self) -> Option<u64> {
+        match self {
+            ReadError::Undecodable { position, .. }
+            | ReadError::ForeignSubject { position, .. }
+            | ReadError::MisfiledCommit { position, .. } => Some(*position),
+            ReadError::Transport { .. } => None,
+        }
+    }
+}
+
+/// Commits in log order; an item is an error for a message that cannot be read, and the
+/// stream goes on after it.
+pub type CommitStream = Pin<Box<dyn Stream<Item = Result<StoredCommit, ReadError>> + Send>>;
+
+/// A message as stored, before decoding.
+#[derive(Debug, Clone)]
+pub(crate) struct RawEntry {
+    pub(crate) position: u64,
+    pub(crate) subject: String,
+    pub(crate) payload: Bytes,
+}
+
+pub(crate) type RawStream = Pin<Box<dyn Stream<Item = Result<RawEntry, ReadError>> + Send>>;
+
+impl RawEntry {
+    pub(crate) fn decode(&self) -> Result<StoredCommit, ReadError> {
+        let key = AggregateKey::from_subject(&self.subject).map_err(|source| {
+            ReadError::ForeignSubject {
+                position: self.position,
+                source,
+            }
+        })?;
+        let (commit, hash) =
+            Commit::decode(&self.payload).map_err(|source| ReadError::Undecodable {
+                position: self.position,
+                subject: self.subject.clone(),
+                source,
+            })?;
+        let found = AggregateKey::new(commit.patient_id(), commit.family());
+        if found != key {
+            return Err(ReadError::MisfiledCommit {
+                position: self.position,
+                subject: self.subject.clone(),
+                found,
+            });
+        }
+        Ok(StoredCommit {
+            position: self.position,
+            key,
+            hash,
+            commit,
+        })
+    }
+}
+
+impl CareLog {
+    fn stream_handle(&self) -> &JetStream<()> {
+        &self.stream
+    }
+
+    /// The head of one aggregate (position and hash of its last commit) in one round trip.
+    pub async fn head(&self, key: AggregateKey) -> Result<AggregateHead, ReadError> {
+        Ok(self
+            .last_entry(key)
+            .await?
+            .map(|entry| entry.decode())
+            .transpose()?
+            .map_or(AggregateHead::EMPTY, |stored| stored.head()))
+    }
+
+    async fn last_entry(&self, key: AggregateKey) -> Result<Option<RawEntry>, ReadError> {
+        let subject = key.subject();
+        match self
+            .stream_handle()
+            .get_last_raw_message_by_subject(&subject)
+            .await
+        {
+            Ok(message) => Ok(Some(RawEntry {
+                position: message.sequence,
+                subject: message.subject.to_string(),
+                payload: message.payload,
+            })),
+            Err(error) if error.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(None),
+            Err(error) => Err(ReadError::Transport {
+                action: "read the last commit of an aggregate",
+                reason: error.to_string(),
+            }),
+        }
+    }
+
+    /// Loads one aggregate's history in log order. Any commit that cannot be read makes the
+    /// whole load fail: a decision must never be taken on a partial history.
+    pub async fn load_aggregate(&self, key: AggregateKey) -> Result<AggregateHistory, ReadError> {
+        let commits: Vec<StoredCommit> = self
+            .raw_aggregate(key)
+            .await?
+            .map(|entry| entry.and_then(|entry| entry.decode()))
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<_, _>>()?;
+        let head = commits
+            .last()
+            .map_or(AggregateHead::EMPTY, StoredCommit::head);
+        Ok(AggregateHistory { key, head, commits })
+    }
+
+    /// The raw messages of one aggregate's subject, up to its last message at call time.
+    pub(crate) async fn raw_aggregate(&self, key: AggregateKey) -> Result<RawStream, ReadError> {
+        let Some(last) = self.last_entry(key).await? else {
+            return Ok(Box::pin(futures::stream::empty()));
+        };
+        let entries = self.raw_entries(Some(key.subject()), 1).await?;
+        Ok(until_position(entries, last.position))
+    }
+
+    /// Every commit from `position` on (1 is the first), following the log live: the stream
+    /// does not end when it catches up.
+    pub async fn read_from(&self, position: u64) -> Result<CommitStream, ReadError> {
+        let entries = self.raw_entries(None, position).await?;
+        Ok(Box::pin(
+            entries.map(|entry| entry.and_then(|entry| entry.decode())),
+        ))
+    }
+
+    /// Every commit from `from` up to and including `until`, then the stream ends. For replays:
+    /// `until` is usually [`CareLog::last_position`] taken before the replay starts.
+    pub async fn read_range(&self, from: u64, until: u64) -> Result<CommitStream, ReadError> {
+        if until == 0 || from > until {
+            return Ok(Box::pin(futures::stream::empty()));
+        }
+        let entries = until_position(self.raw_entries(None, from).await?, until);
+        Ok(Box::pin(
+            entries.map(|entry| entry.and_then(|entry| entry.decode())),
+        ))
+    }
+
+    /// An ordered consumer over the stream (or one subject of it) from a position on.
+    pub(crate) async fn raw_entries(
+        &self,
+        filter_subject: Option<String>,
+        from: u64,
+    ) -> Result<RawStream, ReadError> {
+        let deliver_policy = if from <= 1 {
+            DeliverPolicy::All
+        } else {
+            DeliverPolicy::ByStartSequence {
+                start_sequence: from,
+            }
+        };
+        let consumer = self
+            .stream_handle()
+            .create_consumer(pull::OrderedConfig {
+                filter_subject: filter_subject.unwrap_or_default(),
+                deliver_policy,
+                ..Default::default()
+            })
+            .await
+            .map_err(ReadError::transport(
+                "create an ordered consumer on the care stream",
+            ))?;
+        let messages = consumer
+            .messages()
+            .await
+            .map_err(ReadError::transport("read from the care stream"))?;
+        Ok(Box::pin(messages.map(|message| {
+            let message = message.map_err(ReadError::transport(
+                "receive a message from the care stream",
+            ))?;
+            let position = message
+                .info()
+                .map_err(ReadError::transport("read a message's log position"))?
+                .stream_sequence;
+            Ok(RawEntry {
+                position,
+                subject: message.subject.to_string(),
+                payload: message.payload.clone(),
+            })
+        })))
+    }
+}
+
+/// Ends `entries` right after the entry at `until` (or the first past it), without waiting for
+/// one more message that may never come.
+pub(crate) fn until_position(entries: RawStream, until: u64) -> RawStream {
+    Box::pin(futures::stream::unfold(
+        Some(entries),
+        move |state| async move {
+            let mut entries = state?;
+            let item = entries.next().await?;
+            let done = match &item {
+                Ok(entry) => entry.position >= until,
+                Err(_) => false,
+            };
+            Some((item, if done { None } else { Some(entries) }))
+        },
+    ))
+}

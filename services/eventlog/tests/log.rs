@@ -1,0 +1,376 @@
+//! The care log against a real nats-server: appends, conflicts, deduplication, races,
+//! restarts, garbage on the stream, and hash-chain verification.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use carelog_eventlog::{
+    AggregateHead, AggregateKey, AppendError, AppendOutcome, BreakKind, CareLog, CareLogConfig,
+    ReadError,
+};
+use carelog_schemas::dose::{DoseEvent, DoseScheduled};
+use carelog_schemas::{
+    Actor, CommandId, Commit, CommitDraft, CommitHash, CommitId, CorrelationId, CourseId,
+    DecodeError, DoseId, EventId, EventPayload, EventRecord, Family, PartyId, PatientId, Role,
+    Timestamp,
+};
+use carelog_testkit::NatsServer;
+use futures::StreamExt;
+
+fn draft_for(patient_id: PatientId) -> CommitDraft {
+    let planned_at = Timestamp::parse_rfc3339("2026-03-03T09:30:00Z").expect("fixed timestamp");
+    CommitDraft {
+        commit_id: CommitId::new_random(),
+        command_id: CommandId::new_random(),
+        correlation_id: CorrelationId::new_random(),
+        patient_id,
+        family: Family::Dose,
+        actor: Actor {
+            role: Role::Clinic,
+            party_id: PartyId::new_random(),
+        },
+        events: vec![EventRecord {
+            event_id: EventId::now_v7(),
+            occurred_at: planned_at,
+            payload: EventPayload::Dose(DoseEvent::DoseScheduled(DoseScheduled {
+                dose_id: DoseId::new_random(),
+                course_id: CourseId::new_random(),
+                planned_at,
+            })),
+        }],
+    }
+}
+
+async fn start() -> Result<(NatsServer, CareLog)> {
+    let server = NatsServer::start().await?;
+    let log = CareLog::connect(server.client().await?, CareLogConfig::default())
+        .await
+        .context("set up the care stream")?;
+    Ok((server, log))
+}
+
+fn appended(outcome: Result<AppendOutcome, AppendError>) -> Result<carelog_eventlog::Appended> {
+    match outcome? {
+        AppendOutcome::Appended(appended) => Ok(appended),
+        AppendOutcome::Duplicate { position } => {
+            anyhow::bail!("expected a new commit, got a duplicate of {position}")
+        }
+    }
+}
+
+#[tokio::test]
+async fn appends_chain_and_load_in_order() -> Result<()> {
+    let (_server, log) = start().await?;
+    let patient = PatientId::new_random();
+    let key = AggregateKey::new(patient, Family::Dose);
+    assert_eq!(log.head(key).await?, AggregateHead::EMPTY);
+
+    let first = appended(log.append(draft_for(patient), AggregateHead::EMPTY).await)?;
+    // Another aggregate in between, so positions of one subject are not contiguous.
+    appended(
+        log.append(draft_for(PatientId::new_random()), AggregateHead::EMPTY)
+            .await,
+    )?;
+    let second = appended(log.append(draft_for(patient), first.head()).await)?;
+
+    assert_eq!(second.commit.previous_hash(), first.hash);
+    assert_eq!(second.commit.appended_after(), first.position);
+    let history = log.load_aggregate(key).await?;
+    let positions: Vec<u64> = history.commits.iter().map(|c| c.position).collect();
+    assert_eq!(positions, vec![first.position, second.position]);
+    assert_eq!(history.head, second.head());
+    assert_eq!(log.head(key).await?, second.head());
+    assert_eq!(history.commits[1].commit, second.commit);
+    Ok(())
+}
+
+#[tokio::test]
+async fn stale_expected_position_is_a_conflict_and_appends_nothing() -> Result<()> {
+    let (_server, log) = start().await?;
+    let patient = PatientId::new_random();
+    let first = appended(log.append(draft_for(patient), AggregateHead::EMPTY).await)?;
+    appended(log.append(draft_for(patient), first.head()).await)?;
+    let before = log.last_position().await?;
+
+    for stale in [AggregateHead::EMPTY, first.head()] {
+        let outcome = log.append(draft_for(patient), stale).await;
+        assert!(
+            matches!(outcome, Err(AppendError::Conflict { expected_position, .. }) if expected_position == stale.position),
+            "stale head {stale:?} gave {outcome:?}"
+        );
+    }
+    assert_eq!(log.last_position().await?, before);
+    let history = log
+        .load_aggregate(AggregateKey::new(patient, Family::Dose))
+        .await?;
+    assert_eq!(history.commits.len(), 2);
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_same_commit_sent_twice_is_stored_once() -> Result<()> {
+    let (_server, log) = start().await?;
+    let patient = PatientId::new_random();
+    let draft = draft_for(patient);
+    let first = appended(log.append(draft.clone(), AggregateHead::EMPTY).await)?;
+    // The retry names the same (now stale) head, as a client retrying after a lost ack would.
+    let retry = log.append(draft, AggregateHead::EMPTY).await?;
+    assert!(
+        matches!(retry, AppendOutcome::Duplicate { position } if position == first.position),
+        "{retry:?}"
+    );
+    assert_eq!(log.last_position().await?, first.position);
+    let history = log
+        .load_aggregate(AggregateKey::new(patient, Family::Dose))
+        .await?;
+    assert_eq!(history.commits.len(), 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn racing_writers_on_one_aggregate_one_wins_per_position() -> Result<()> {
+    let (_server, log) = start().await?;
+    let patient = PatientId::new_random();
+    let key = AggregateKey::new(patient, Family::Dose);
+    const RACERS: usize = 8;
+    const ROUNDS: usize = 5;
+    let barrier = Arc::new(tokio::sync::Barrier::new(RACERS));
+
+    let mut tasks = Vec::new();
+    for _ in 0..RACERS {
+        let log = log.clone();
+        let barrier = barrier.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut wins = Vec::new();
+            let mut conflicts = 0usize;
+            for _ in 0..ROUNDS {
+                // Everyone reads the head, then everyone appends on it at once.
+                barrier.wait().await;
+                let head = log.head(key).await?;
+                barrier.wait().await;
+                match log.append(draft_for(patient), head).await {
+                    Ok(AppendOutcome::Appended(appended)) => {
+                        wins.push((head.position, appended.position))
+                    }
+                    Err(AppendError::Conflict { .. }) => conflicts += 1,
+                    other => anyhow::bail!("unexpected append outcome {other:?}"),
+                }
+            }
+            anyhow::Ok((wins, conflicts))
+        }));
+    }
+    let mut wins = Vec::new();
+    let mut conflicts = 0;
+    for task in tasks {
+        let (task_wins, task_conflicts) = task.await??;
+        wins.extend(task_wins);
+        conflicts += task_conflicts;
+    }
+    assert_eq!(wins.len(), ROUNDS, "exactly one winner per round: {wins:?}");
+    assert_eq!(conflicts, ROUNDS * (RACERS - 1));
+    let expected_positions: BTreeSet<u64> = wins.iter().map(|(expected, _)| *expected).collect();
+    assert_eq!(
+        expected_positions.len(),
+        ROUNDS,
+        "one win per expected position"
+    );
+
+    let history = log.load_aggregate(key).await?;
+    assert_eq!(history.commits.len(), ROUNDS);
+    assert!(log.verify_aggregate(key).await?.is_intact());
+    Ok(())
+}
+
+#[tokio::test]
+async fn pipelined_appends_for_many_aggregates_all_land() -> Result<()> {
+    let (_server, log) = start().await?;
+    let patients: Vec<PatientId> = (0..500).map(|_| PatientId::new_random()).collect();
+    let batch = patients
+        .iter()
+        .map(|patient| (draft_for(*patient), AggregateHead::EMPTY))
+        .collect();
+    let outcomes = log.append_pipelined(batch, 128).await;
+    let mut positions = BTreeSet::new();
+    for outcome in outcomes {
+        positions.insert(appended(outcome)?.position);
+    }
+    assert_eq!(positions.len(), patients.len());
+    assert_eq!(log.last_position().await?, patients.len() as u64);
+    // A second round on the same aggregates, naming the heads from the first.
+    let heads: Vec<AggregateHead> = futures::future::try_join_all(
+        patients
+            .iter()
+            .map(|patient| log.head(AggregateKey::new(*patient, Family::Dose))),
+    )
+    .await?;
+    let batch = patients
+        .iter()
+        .zip(heads)
+        .map(|(patient, head)| (draft_for(*patient), head))
+        .collect();
+    for outcome in log.append_pipelined(batch, 128).await {
+        appended(outcome)?;
+    }
+    let report = log.verify_log().await?;
+    assert!(report.is_intact(), "{:?}", report.first_break);
+    assert_eq!(report.commits_checked, 2 * patients.len() as u64);
+    assert_eq!(report.subjects_checked, patients.len());
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_log_survives_a_server_restart_and_appends_continue() -> Result<()> {
+    let (mut server, log) = start().await?;
+    let patient = PatientId::new_random();
+    let key = AggregateKey::new(patient, Family::Dose);
+    let mut head = AggregateHead::EMPTY;
+    for _ in 0..3 {
+        head = appended(log.append(draft_for(patient), head).await)?.head();
+    }
+
+    server.restart().await?;
+
+    for _ in 0..3 {
+        head = appended(log.append(draft_for(patient), head).await)?.head();
+    }
+    let history = log.load_aggregate(key).await?;
+    assert_eq!(history.commits.len(), 6);
+    assert_eq!(history.head, head);
+    assert!(log.verify_log().await?.is_intact());
+
+    // A killed (not stopped) server too: acknowledged commits are on disk.
+    server.kill();
+    server.restart().await?;
+    let after_crash = log.load_aggregate(key).await?;
+    assert_eq!(after_crash.commits.len(), 6);
+    appended(log.append(draft_for(patient), head).await)?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn setting_up_the_stream_twice_is_harmless_and_explicit() -> Result<()> {
+    let (server, log) = start().await?;
+    appended(
+        log.append(draft_for(PatientId::new_random()), AggregateHead::EMPTY)
+            .await,
+    )?;
+    let again = CareLog::connect(server.client().await?, CareLogConfig::default()).await?;
+    assert_eq!(again.last_position().await?, 1);
+    let info = again
+        .jetstream()
+        .get_stream("CARE")
+        .await?
+        .get_info()
+        .await?;
+    assert_eq!(info.config.max_age, std::time::Duration::ZERO);
+    assert_eq!(info.config.max_messages, -1);
+    assert_eq!(info.config.max_bytes, -1);
+    assert_eq!(
+        info.config.storage,
+        async_nats::jetstream::stream::StorageType::File
+    );
+    assert!(info.config.duplicate_window >= std::time::Duration::from_secs(600));
+    Ok(())
+}
+
+#[tokio::test]
+async fn garbage_on_a_care_subject_is_a_typed_error_with_its_position() -> Result<()> {
+    let (server, log) = start().await?;
+    let patient = PatientId::new_random();
+    let key = AggregateKey::new(patient, Family::Dose);
+    let first = appended(log.append(draft_for(patient), AggregateHead::EMPTY).await)?;
+
+    let client = server.client().await?;
+    let jetstream = async_nats::jetstream::new(client);
+    let garbage_position = jetstream
+        .publish(key.subject(), "{\"not\": \"a commit\"}".into())
+        .await?
+        .await?
+        .sequence;
+    let after = appended(
+        log.append(draft_for(PatientId::new_random()), AggregateHead::EMPTY)
+            .await,
+    )?;
+
+    // Loading the aggregate refuses to decide on a broken history.
+    let error = log
+        .load_aggregate(key)
+        .await
+        .expect_err("garbage must not load");
+    assert!(
+        matches!(error, ReadError::Undecodable { position, .. } if position == garbage_position),
+        "{error:?}"
+    );
+    assert_eq!(error.position(), Some(garbage_position));
+
+    // Reading the log yields the error in its place and goes on.
+    let items: Vec<_> = log
+        .read_range(1, after.position)
+        .await?
+        .collect::<Vec<_>>()
+        .await;
+    assert_eq!(items.len(), 3);
+    assert_eq!(
+        items[0].as_ref().map(|c| c.position).ok(),
+        Some(first.position)
+    );
+    assert!(
+        matches!(&items[1], Err(ReadError::Undecodable { position, source: DecodeError::Frame(_), .. }) if *position == garbage_position)
+    );
+    assert_eq!(
+        items[2].as_ref().map(|c| c.position).ok(),
+        Some(after.position)
+    );
+
+    let report = log.verify_log().await?;
+    let found = report.first_break.expect("verify must report the garbage");
+    assert_eq!(found.position, garbage_position);
+    assert!(matches!(found.kind, BreakKind::Undecodable(_)));
+    Ok(())
+}
+
+#[tokio::test]
+async fn verify_finds_a_commit_forged_with_a_wrong_previous_hash() -> Result<()> {
+    let (server, log) = start().await?;
+    let patient = PatientId::new_random();
+    let key = AggregateKey::new(patient, Family::Dose);
+    let mut head = AggregateHead::EMPTY;
+    for _ in 0..3 {
+        head = appended(log.append(draft_for(patient), head).await)?.head();
+    }
+    assert!(log.verify_aggregate(key).await?.is_intact());
+    assert!(log.verify_log().await?.is_intact());
+
+    // A forger writes straight to the stream a well-formed, correctly self-hashed commit that
+    // claims a different history before it.
+    let (genuine, _) = Commit::seal(
+        draft_for(patient),
+        Timestamp::now(),
+        head.position,
+        head.hash,
+    )?;
+    let forged = genuine.forge_for_tests(head.position, CommitHash([7; 32]), None);
+    let jetstream = async_nats::jetstream::new(server.client().await?);
+    let forged_position = jetstream
+        .publish(key.subject(), forged.encode().bytes.into())
+        .await?
+        .await?
+        .sequence;
+    // Later commits chain correctly onto the forged one; the break is still found where it is.
+    let forged_head = log.head(key).await?;
+    appended(log.append(draft_for(patient), forged_head).await)?;
+
+    for report in [log.verify_aggregate(key).await?, log.verify_log().await?] {
+        let found = report.first_break.expect("the forgery must be found");
+        assert_eq!(found.position, forged_position);
+        assert_eq!(
+            found.kind,
+            BreakKind::PreviousHashMismatch {
+                expected: head.hash,
+                found: CommitHash([7; 32]),
+            }
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,11 @@
+//! Test harness: a private `nats-server` on a free loopback port and a fresh PostgreSQL database
+//! per test, both cleaned up on drop.
+//!
+//! Neither skips when its server is missing: a test that cannot get its infrastructure fails and
+//! says how to get it (`make up`).
+
+mod nats;
+mod postgres;
+
+pub use nats::NatsServer;
+pub use postgres::TestDatabase;

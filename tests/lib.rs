@@ -1,0 +1,1 @@
+//! Cross-service tests live beside this file; the crate itself holds no code.
