@@ -24,6 +24,11 @@ pub const COMMIT_FORMAT_V1: u16 = 1;
 /// The most events one commit may hold: a command produces a handful, never thousands.
 pub const MAX_EVENTS_PER_COMMIT: usize = 64;
 
+/// Room for the body of a commit of a few events, so encoding rarely reallocates.
+const TYPICAL_BODY_CAPACITY: usize = 512;
+/// Bytes a frame adds around its body: format and length varints (at most 3 + 5) and the hash.
+const FRAME_OVERHEAD: usize = 8 + 32;
+
 /// SHA-256 of a commit's body bytes.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct CommitHash(pub [u8; 32]);
@@ -204,14 +209,18 @@ impl Commit {
     /// need to forge bytes.
     pub fn encode(&self) -> SealedBytes {
         // Encoding plain data into a Vec cannot fail: every type here serializes infallibly.
-        let body = postcard::to_allocvec(self).unwrap_or_default();
+        // Buffers are sized up front: appends are on the hot path, and growing a Vec from
+        // empty would copy the body several times.
+        let body = postcard::to_extend(self, Vec::with_capacity(TYPICAL_BODY_CAPACITY))
+            .expect("encoding a commit into memory is infallible");
         let hash = CommitHash::of_body(&body);
         let frame = SealedCommit {
             format: COMMIT_FORMAT_V1,
             body: &body,
             hash,
         };
-        let bytes = postcard::to_allocvec(&frame).unwrap_or_default();
+        let bytes = postcard::to_extend(&frame, Vec::with_capacity(body.len() + FRAME_OVERHEAD))
+            .expect("encoding a frame into memory is infallible");
         SealedBytes { bytes, hash }
     }
 

@@ -9,6 +9,11 @@ use clap::Parser;
 
 mod bench;
 
+// Appends allocate and free small buffers on different threads at a high rate; glibc's
+// allocator spends more time on that than the append itself (measured: BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL_ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "carelog",

@@ -3,10 +3,16 @@
 
 use std::time::Duration;
 
-use async_nats::jetstream::context::{PublishAckFuture, PublishErrorKind};
-use async_nats::HeaderMap;
-use carelog_schemas::{Commit, CommitDraft, CommitHash, CommitShapeError, SealedBytes, Timestamp};
+use std::collections::VecDeque;
+use std::future::Future;
+
+use async_nats::jetstream::context::{PublishError, PublishErrorKind};
+use async_nats::jetstream::publish::PublishAck;
+use async_nats::{HeaderMap, Subject};
+use bytes::Bytes;
+use carelog_schemas::{Commit, CommitDraft, CommitHash, CommitShapeError, Timestamp};
 use futures::stream::{FuturesOrdered, StreamExt};
+use futures::TryFutureExt;
 
 use crate::subject::AggregateKey;
 use crate::{AggregateHead, CareLog};
@@ -24,10 +30,7 @@ pub struct Appended {
 impl Appended {
     /// The aggregate's head after this commit.
     pub fn head(&self) -> AggregateHead {
-        AggregateHead {
-            position: self.position,
-            hash: self.hash,
-        }
+        AggregateHead::new(self.position, self.hash)
     }
 }
 
@@ -72,16 +75,52 @@ pub enum AppendError {
 }
 
 /// An append sent to the log whose acknowledgement has not been awaited yet.
-#[derive(Debug)]
-pub struct PendingAppend {
-    log: CareLog,
-    subject: String,
-    headers: HeaderMap,
-    commit: Commit,
-    sealed: SealedBytes,
-    expected_position: u64,
-    ack: Result<PublishAckFuture, String>,
+pub struct PendingAppend<'log> {
+    sent: SentCommit<'log>,
+    ack: AckFuture,
 }
+
+impl std::fmt::Debug for PendingAppend<'_> {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("PendingAppend")
+            .field("sent", &self.sent)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What it takes to settle a sent commit: recognise its answer, or send it again.
+#[derive(Debug)]
+struct SentCommit<'log> {
+    log: &'log CareLog,
+    subject: Subject,
+    commit: Commit,
+    /// The sealed bytes, sent as they are on every attempt (a cheap, shared buffer).
+    payload: Bytes,
+    hash: CommitHash,
+    expected_position: u64,
+}
+
+/// Why an attempt got no acknowledgement.
+#[derive(Debug)]
+enum AckFailure {
+    /// The log answered with an error, or the answer did not come in time.
+    Publish(PublishError),
+    /// The message could not even be handed to the connection.
+    Send(String),
+}
+
+type AckAnswer = Result<PublishAck, AckFailure>;
+
+/// The answer to one attempt. Kept as small as the raw client's own ack future, because a
+/// pipeline holds thousands of them at once; the commit itself waits beside it.
+type AckFuture = futures::future::Either<
+    futures::future::MapErr<
+        std::pin::Pin<Box<dyn Future<Output = Result<PublishAck, PublishError>> + Send>>,
+        fn(PublishError) -> AckFailure,
+    >,
+    std::future::Ready<AckAnswer>,
+>;
 
 impl CareLog {
     /// Appends one commit after `expected` (the aggregate's head the caller decided on) and
@@ -101,26 +140,24 @@ impl CareLog {
         &self,
         draft: CommitDraft,
         expected: AggregateHead,
-    ) -> Result<PendingAppend, AppendError> {
-        let subject = AggregateKey::new(draft.patient_id, draft.family).subject();
-        let (commit, sealed) =
-            Commit::seal(draft, Timestamp::now(), expected.position, expected.hash)?;
-        let mut headers = HeaderMap::new();
-        headers.insert("Nats-Msg-Id", commit.commit_id().to_string().as_str());
-        headers.insert(
-            "Nats-Expected-Last-Subject-Sequence",
-            expected.position.to_string().as_str(),
-        );
-        let ack = self.send(&subject, &headers, &sealed).await;
-        Ok(PendingAppend {
-            log: self.clone(),
+    ) -> Result<PendingAppend<'_>, AppendError> {
+        let subject = Subject::from(AggregateKey::new(draft.patient_id, draft.family).subject());
+        let (commit, sealed) = Commit::seal(
+            draft,
+            Timestamp::now(),
+            expected.position(),
+            expected.hash(),
+        )?;
+        let sent = SentCommit {
+            log: self,
             subject,
-            headers,
             commit,
-            sealed,
-            expected_position: expected.position,
-            ack,
-        })
+            payload: Bytes::from(sealed.bytes),
+            hash: sealed.hash,
+            expected_position: expected.position(),
+        };
+        let ack = sent.send().await;
+        Ok(PendingAppend { sent, ack })
     }
 
     /// Appends many commits with up to `max_in_flight` acknowledgements outstanding, and
@@ -134,92 +171,124 @@ impl CareLog {
     ) -> Vec<Result<AppendOutcome, AppendError>> {
         let max_in_flight = max_in_flight.max(1);
         let mut outcomes = Vec::with_capacity(commits.len());
-        let mut in_flight = FuturesOrdered::new();
+        // The commits wait in order beside their acknowledgements, which arrive in order too.
+        let mut waiting: VecDeque<Result<SentCommit<'_>, AppendError>> = VecDeque::new();
+        let mut acks = FuturesOrdered::new();
         for (draft, expected) in commits {
-            if in_flight.len() >= max_in_flight {
-                if let Some(outcome) = in_flight.next().await {
-                    outcomes.push(outcome);
-                }
+            if acks.len() >= max_in_flight {
+                settle_next(&mut waiting, &mut acks, &mut outcomes).await;
             }
             match self.start_append(draft, expected).await {
-                Ok(pending) => in_flight.push_back(futures::future::Either::Left(pending.finish())),
-                Err(error) => in_flight.push_back(futures::future::Either::Right(
-                    std::future::ready(Err(error)),
-                )),
+                Ok(PendingAppend { sent, ack }) => {
+                    waiting.push_back(Ok(sent));
+                    acks.push_back(ack);
+                }
+                Err(error) => {
+                    waiting.push_back(Err(error));
+                    acks.push_back(futures::future::Either::Right(std::future::ready(Err(
+                        AckFailure::Send(String::new()),
+                    ))));
+                }
             }
         }
-        while let Some(outcome) = in_flight.next().await {
-            outcomes.push(outcome);
+        while !acks.is_empty() {
+            settle_next(&mut waiting, &mut acks, &mut outcomes).await;
         }
         outcomes
     }
-
-    async fn send(
-        &self,
-        subject: &str,
-        headers: &HeaderMap,
-        sealed: &SealedBytes,
-    ) -> Result<PublishAckFuture, String> {
-        self.jetstream
-            .publish_with_headers(
-                subject.to_owned(),
-                headers.clone(),
-                sealed.bytes.clone().into(),
-            )
-            .await
-            .map_err(|error| error.to_string())
-    }
 }
 
-impl PendingAppend {
-    /// Waits for the log's answer, resending the same bytes under the same message id when the
-    /// transport fails, a bounded number of times.
-    pub async fn finish(self) -> Result<AppendOutcome, AppendError> {
-        let PendingAppend {
-            log,
-            subject,
-            headers,
-            commit,
-            sealed,
-            expected_position,
-            mut ack,
-        } = self;
-        let attempts = log.config.append_attempts;
+/// Settles the oldest commit in a pipeline once its acknowledgement has come.
+async fn settle_next(
+    waiting: &mut VecDeque<Result<SentCommit<'_>, AppendError>>,
+    acks: &mut FuturesOrdered<AckFuture>,
+    outcomes: &mut Vec<Result<AppendOutcome, AppendError>>,
+) {
+    let (Some(answer), Some(sent)) = (acks.next().await, waiting.pop_front()) else {
+        return;
+    };
+    outcomes.push(match sent {
+        Ok(sent) => sent.settle(answer).await,
+        Err(error) => Err(error),
+    });
+}
+
+impl SentCommit<'_> {
+    /// Sends the commit once: message id = commit id, so JetStream stores a resent commit once
+    /// (within its duplicate window); expected last subject sequence = the head the commit was
+    /// decided on.
+    async fn send(&self) -> AckFuture {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "Nats-Msg-Id",
+            self.commit
+                .commit_id()
+                .as_uuid()
+                .hyphenated()
+                .encode_lower(&mut uuid::Uuid::encode_buffer()) as &str,
+        );
+        headers.insert(
+            "Nats-Expected-Last-Subject-Sequence",
+            self.expected_position.to_string().as_str(),
+        );
+        let published = self
+            .log
+            .jetstream
+            .publish_with_headers(self.subject.clone(), headers, self.payload.clone())
+            .await;
+        match published {
+            Ok(ack) => futures::future::Either::Left(TryFutureExt::map_err(
+                std::future::IntoFuture::into_future(ack),
+                AckFailure::Publish as fn(PublishError) -> AckFailure,
+            )),
+            Err(error) => futures::future::Either::Right(std::future::ready(Err(
+                AckFailure::Send(error.to_string()),
+            ))),
+        }
+    }
+
+    /// Turns the answer to the first attempt into an outcome, sending the same bytes under the
+    /// same message id again when the transport failed, a bounded number of times.
+    async fn settle(self, mut answer: AckAnswer) -> Result<AppendOutcome, AppendError> {
+        let attempts = self.log.config.append_attempts;
         let mut attempt = 1;
         loop {
-            let failure = match ack {
-                Ok(future) => match future.await {
-                    Ok(ack) if ack.duplicate => {
-                        return Ok(AppendOutcome::Duplicate {
-                            position: ack.sequence,
+            let failure = match answer {
+                Ok(ack) if ack.duplicate && attempt > 1 => {
+                    // Our own earlier attempt may be what landed (its ack was lost): if the
+                    // stored bytes are ours, this append succeeded.
+                    return Ok(self.outcome_of_resend(ack.sequence).await);
+                }
+                Ok(ack) if ack.duplicate => {
+                    return Ok(AppendOutcome::Duplicate {
+                        position: ack.sequence,
+                    })
+                }
+                Ok(ack) => {
+                    tracing::debug!(subject = %self.subject, position = ack.sequence, "commit appended");
+                    return Ok(AppendOutcome::Appended(Appended {
+                        position: ack.sequence,
+                        hash: self.hash,
+                        commit: self.commit,
+                    }));
+                }
+                Err(AckFailure::Publish(error)) => match error.kind() {
+                    PublishErrorKind::WrongLastSequence => {
+                        return Err(AppendError::Conflict {
+                            subject: self.subject.to_string(),
+                            expected_position: self.expected_position,
                         })
                     }
-                    Ok(ack) => {
-                        tracing::debug!(subject = %subject, position = ack.sequence, "commit appended");
-                        return Ok(AppendOutcome::Appended(Appended {
-                            position: ack.sequence,
-                            hash: sealed.hash,
-                            commit,
-                        }));
+                    // No responders: the stream is not (yet) there, e.g. JetStream is still
+                    // recovering after a server restart. Worth another attempt.
+                    PublishErrorKind::TimedOut
+                    | PublishErrorKind::BrokenPipe
+                    | PublishErrorKind::StreamNotFound => error.to_string(),
+                    PublishErrorKind::WrongLastMessageId | PublishErrorKind::Other => {
+                        return Err(AppendError::Refused(error.to_string()))
                     }
-                    Err(error) => match error.kind() {
-                        PublishErrorKind::WrongLastSequence => {
-                            return Err(AppendError::Conflict {
-                                subject,
-                                expected_position,
-                            })
-                        }
-                        // No responders: the stream is not (yet) there, e.g. JetStream is still
-                        // recovering after a server restart. Worth another attempt.
-                        PublishErrorKind::TimedOut
-                        | PublishErrorKind::BrokenPipe
-                        | PublishErrorKind::StreamNotFound => error.to_string(),
-                        PublishErrorKind::WrongLastMessageId | PublishErrorKind::Other => {
-                            return Err(AppendError::Refused(error.to_string()))
-                        }
-                    },
                 },
-                Err(reason) => reason,
+                Err(AckFailure::Send(reason)) => reason,
             };
             if attempt >= attempts {
                 return Err(AppendError::Transport {
@@ -227,11 +296,39 @@ impl PendingAppend {
                     reason: failure,
                 });
             }
-            tracing::warn!(subject = %subject, attempt, reason = %failure, "append not acknowledged; sending again");
+            tracing::warn!(subject = %self.subject, attempt, reason = %failure, "append not acknowledged; sending again");
             tokio::time::sleep(retry_backoff(attempt)).await;
             attempt += 1;
-            ack = log.send(&subject, &headers, &sealed).await;
+            answer = self.send().await.await;
         }
+    }
+
+    /// A resent commit was answered as a duplicate of the one at `position`: it is ours if
+    /// the stored bytes are the bytes we sent (a commit is sealed once, so a lost ack and a
+    /// resend leave identical bytes); otherwise another writer used the same commit id first.
+    async fn outcome_of_resend(self, position: u64) -> AppendOutcome {
+        match self.log.stream.get_raw_message(position).await {
+            Ok(stored) if stored.payload == self.payload => AppendOutcome::Appended(Appended {
+                position,
+                hash: self.hash,
+                commit: self.commit,
+            }),
+            Ok(_) => AppendOutcome::Duplicate { position },
+            Err(error) => {
+                // Cannot tell; "duplicate" is the safe answer: the caller reloads the aggregate.
+                tracing::warn!(position, %error, "could not read back a deduplicated resend");
+                AppendOutcome::Duplicate { position }
+            }
+        }
+    }
+}
+
+impl PendingAppend<'_> {
+    /// Waits for the log's answer, resending the same bytes under the same message id when the
+    /// transport fails, a bounded number of times.
+    pub async fn finish(self) -> Result<AppendOutcome, AppendError> {
+        let answer = self.ack.await;
+        self.sent.settle(answer).await
     }
 }
 

@@ -19,12 +19,14 @@ use carelog_schemas::CommitHash;
 
 /// Where an aggregate stands in the log: the position and hash of its last commit. An append
 /// names the head it was decided on; the log refuses it if the aggregate has moved since.
+///
+/// Heads come only from the log (`head`, `load_aggregate`, an append's outcome) or are
+/// [`AggregateHead::EMPTY`]: JetStream checks the position, and the hash that goes with it must
+/// be the real one, or the chain would break where nobody checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AggregateHead {
-    /// Log position (stream sequence) of the aggregate's last commit; 0 if it has none.
-    pub position: u64,
-    /// Hash of that commit; [`CommitHash::GENESIS`] if it has none.
-    pub hash: CommitHash,
+    position: u64,
+    hash: CommitHash,
 }
 
 impl AggregateHead {
@@ -33,6 +35,20 @@ impl AggregateHead {
         position: 0,
         hash: CommitHash::GENESIS,
     };
+
+    pub(crate) fn new(position: u64, hash: CommitHash) -> Self {
+        AggregateHead { position, hash }
+    }
+
+    /// Log position (stream sequence) of the aggregate's last commit; 0 if it has none.
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    /// Hash of that commit; [`CommitHash::GENESIS`] if it has none.
+    pub fn hash(&self) -> CommitHash {
+        self.hash
+    }
 }
 
 /// Why the care stream could not be set up.
@@ -98,10 +114,7 @@ impl CareLog {
     /// The last log position (stream sequence) written so far; 0 for an empty log.
     pub async fn last_position(&self) -> Result<u64, ReadError> {
         let info = self
-            .jetstream
-            .get_stream(&self.config.stream_name)
-            .await
-            .map_err(ReadError::transport("look up the care stream"))?
+            .stream
             .get_info()
             .await
             .map_err(ReadError::transport("read the care stream's state"))?;

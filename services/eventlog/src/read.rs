@@ -3,6 +3,7 @@
 //! carrying its position, never a panic and never silently skipped.
 
 use std::pin::Pin;
+use std::time::Duration;
 
 use async_nats::jetstream::consumer::{pull, DeliverPolicy};
 use async_nats::jetstream::stream::{LastRawMessageErrorKind, Stream as JetStream};
@@ -27,10 +28,7 @@ pub struct StoredCommit {
 impl StoredCommit {
     /// The aggregate's head right after this commit.
     pub fn head(&self) -> AggregateHead {
-        AggregateHead {
-            position: self.position,
-            hash: self.hash,
-        }
+        AggregateHead::new(self.position, self.hash)
     }
 }
 
@@ -104,6 +102,8 @@ pub(crate) struct RawEntry {
     pub(crate) position: u64,
     pub(crate) subject: String,
     pub(crate) payload: Bytes,
+    /// Messages of the consumer's filter still after this one when it was delivered.
+    pub(crate) pending: u64,
 }
 
 pub(crate) type RawStream = Pin<Box<dyn Stream<Item = Result<RawEntry, ReadError>> + Send>>;
@@ -140,6 +140,11 @@ impl RawEntry {
 }
 
 impl CareLog {
+    /// How long a bounded read waits for its next message before giving up.
+    pub(crate) fn idle_timeout(&self) -> Duration {
+        self.config.ack_timeout * 4
+    }
+
     fn stream_handle(&self) -> &JetStream<()> {
         &self.stream
     }
@@ -165,6 +170,7 @@ impl CareLog {
                 position: message.sequence,
                 subject: message.subject.to_string(),
                 payload: message.payload,
+                pending: 0,
             })),
             Err(error) if error.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(None),
             Err(error) => Err(ReadError::Transport {
@@ -177,14 +183,11 @@ impl CareLog {
     /// Loads one aggregate's history in log order. Any commit that cannot be read makes the
     /// whole load fail: a decision must never be taken on a partial history.
     pub async fn load_aggregate(&self, key: AggregateKey) -> Result<AggregateHistory, ReadError> {
-        let commits: Vec<StoredCommit> = self
-            .raw_aggregate(key)
-            .await?
-            .map(|entry| entry.and_then(|entry| entry.decode()))
-            .collect::<Vec<_>>()
-            .await
-            .into_iter()
-            .collect::<Result<_, _>>()?;
+        let mut entries = self.raw_aggregate(key).await?;
+        let mut commits = Vec::new();
+        while let Some(entry) = entries.next().await {
+            commits.push(entry?.decode()?);
+        }
         let head = commits
             .last()
             .map_or(AggregateHead::EMPTY, StoredCommit::head);
@@ -197,7 +200,7 @@ impl CareLog {
             return Ok(Box::pin(futures::stream::empty()));
         };
         let entries = self.raw_entries(Some(key.subject()), 1).await?;
-        Ok(until_position(entries, last.position))
+        Ok(until_position(entries, last.position, self.idle_timeout()))
     }
 
     /// Every commit from `position` on (1 is the first), following the log live: the stream
@@ -209,13 +212,18 @@ impl CareLog {
         ))
     }
 
-    /// Every commit from `from` up to and including `until`, then the stream ends. For replays:
-    /// `until` is usually [`CareLog::last_position`] taken before the replay starts.
+    /// Every commit from `from` up to and including `until` (or the end of the log, if that
+    /// comes first), then the stream ends. For replays: `until` is usually
+    /// [`CareLog::last_position`] taken before the replay starts.
     pub async fn read_range(&self, from: u64, until: u64) -> Result<CommitStream, ReadError> {
         if until == 0 || from > until {
             return Ok(Box::pin(futures::stream::empty()));
         }
-        let entries = until_position(self.raw_entries(None, from).await?, until);
+        let entries = until_position(
+            self.raw_entries(None, from).await?,
+            until,
+            self.idle_timeout(),
+        );
         Ok(Box::pin(
             entries.map(|entry| entry.and_then(|entry| entry.decode())),
         ))
@@ -253,29 +261,40 @@ impl CareLog {
             let message = message.map_err(ReadError::transport(
                 "receive a message from the care stream",
             ))?;
-            let position = message
+            let info = message
                 .info()
-                .map_err(ReadError::transport("read a message's log position"))?
-                .stream_sequence;
+                .map_err(ReadError::transport("read a message's log position"))?;
             Ok(RawEntry {
-                position,
+                position: info.stream_sequence,
                 subject: message.subject.to_string(),
                 payload: message.payload.clone(),
+                pending: info.pending,
             })
         })))
     }
 }
 
-/// Ends `entries` right after the entry at `until` (or the first past it), without waiting for
-/// one more message that may never come.
-pub(crate) fn until_position(entries: RawStream, until: u64) -> RawStream {
+/// Ends `entries` right after the entry at `until` (or the first past it), or after the last
+/// entry the log holds (nothing pending after it), without waiting for a message that may never
+/// come. A bounded read that hears nothing for `idle_timeout` ends with a transport error
+/// rather than hanging.
+pub(crate) fn until_position(entries: RawStream, until: u64, idle_timeout: Duration) -> RawStream {
     Box::pin(futures::stream::unfold(
         Some(entries),
         move |state| async move {
             let mut entries = state?;
-            let item = entries.next().await?;
+            let item = match tokio::time::timeout(idle_timeout, entries.next()).await {
+                Ok(item) => item?,
+                Err(_) => {
+                    let error = ReadError::Transport {
+                        action: "read the care stream",
+                        reason: format!("no message for {idle_timeout:?}"),
+                    };
+                    return Some((Err(error), None));
+                }
+            };
             let done = match &item {
-                Ok(entry) => entry.position >= until,
+                Ok(entry) => entry.position >= until || entry.pending == 0,
                 Err(_) => false,
             };
             Some((item, if done { None } else { Some(entries) }))

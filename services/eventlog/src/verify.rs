@@ -86,15 +86,15 @@ impl ChainWalker {
             .get(&entry.subject)
             .copied()
             .unwrap_or(AggregateHead::EMPTY);
-        if stored.commit.previous_hash() != previous.hash {
+        if stored.commit.previous_hash() != previous.hash() {
             return Err(chain_break(BreakKind::PreviousHashMismatch {
-                expected: previous.hash,
+                expected: previous.hash(),
                 found: stored.commit.previous_hash(),
             }));
         }
-        if stored.commit.appended_after() != previous.position {
+        if stored.commit.appended_after() != previous.position() {
             return Err(chain_break(BreakKind::PreviousPositionMismatch {
-                expected: previous.position,
+                expected: previous.position(),
                 found: stored.commit.appended_after(),
             }));
         }
@@ -138,7 +138,24 @@ impl CareLog {
         if last == 0 {
             return walker.walk(Box::pin(futures::stream::empty())).await;
         }
-        let entries = crate::read::until_position(self.raw_entries(None, 1).await?, last);
-        walker.walk(entries).await
+        let entries = crate::read::until_position(
+            self.raw_entries(None, 1).await?,
+            last,
+            self.idle_timeout(),
+        );
+        let mut report = walker.walk(entries).await?;
+        // The stream says it holds positions up to `last`; if the walk ended before, the tail
+        // was removed.
+        if report.first_break.is_none() && report.last_position < last {
+            report.first_break = Some(ChainBreak {
+                position: report.last_position + 1,
+                subject: String::new(),
+                kind: BreakKind::MissingPositions {
+                    from: report.last_position + 1,
+                    to: last,
+                },
+            });
+        }
+        Ok(report)
     }
 }

@@ -43,11 +43,28 @@ fn draft_for(patient_id: PatientId) -> CommitDraft {
 }
 
 async fn start() -> Result<(NatsServer, CareLog)> {
+    let (server, _client, log) = start_with(CareLogConfig::default()).await?;
+    Ok((server, log))
+}
+
+async fn start_with(config: CareLogConfig) -> Result<(NatsServer, async_nats::Client, CareLog)> {
     let server = NatsServer::start().await?;
-    let log = CareLog::connect(server.client().await?, CareLogConfig::default())
+    let client = server.client().await?;
+    let log = CareLog::connect(client.clone(), config)
         .await
         .context("set up the care stream")?;
-    Ok((server, log))
+    Ok((server, client, log))
+}
+
+/// Waits (bounded) until the client has reconnected after a server restart.
+async fn reconnected(client: &async_nats::Client) -> Result<()> {
+    tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        while client.connection_state() != async_nats::connection::State::Connected {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .context("the client did not reconnect within 20 s")
 }
 
 fn appended(outcome: Result<AppendOutcome, AppendError>) -> Result<carelog_eventlog::Appended> {
@@ -96,7 +113,7 @@ async fn stale_expected_position_is_a_conflict_and_appends_nothing() -> Result<(
     for stale in [AggregateHead::EMPTY, first.head()] {
         let outcome = log.append(draft_for(patient), stale).await;
         assert!(
-            matches!(outcome, Err(AppendError::Conflict { expected_position, .. }) if expected_position == stale.position),
+            matches!(outcome, Err(AppendError::Conflict { expected_position, .. }) if expected_position == stale.position()),
             "stale head {stale:?} gave {outcome:?}"
         );
     }
@@ -138,35 +155,42 @@ async fn racing_writers_on_one_aggregate_one_wins_per_position() -> Result<()> {
     let barrier = Arc::new(tokio::sync::Barrier::new(RACERS));
 
     let mut tasks = Vec::new();
-    for _ in 0..RACERS {
-        let log = log.clone();
-        let barrier = barrier.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut wins = Vec::new();
-            let mut conflicts = 0usize;
-            for _ in 0..ROUNDS {
-                // Everyone reads the head, then everyone appends on it at once.
-                barrier.wait().await;
-                let head = log.head(key).await?;
-                barrier.wait().await;
-                match log.append(draft_for(patient), head).await {
-                    Ok(AppendOutcome::Appended(appended)) => {
-                        wins.push((head.position, appended.position))
+    // A racer that fails leaves the others waiting at the barrier: bound the whole race.
+    let race = async {
+        for _ in 0..RACERS {
+            let log = log.clone();
+            let barrier = barrier.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut wins = Vec::new();
+                let mut conflicts = 0usize;
+                for _ in 0..ROUNDS {
+                    // Everyone reads the head, then everyone appends on it at once.
+                    barrier.wait().await;
+                    let head = log.head(key).await?;
+                    barrier.wait().await;
+                    match log.append(draft_for(patient), head).await {
+                        Ok(AppendOutcome::Appended(appended)) => {
+                            wins.push((head.position(), appended.position))
+                        }
+                        Err(AppendError::Conflict { .. }) => conflicts += 1,
+                        other => anyhow::bail!("unexpected append outcome {other:?}"),
                     }
-                    Err(AppendError::Conflict { .. }) => conflicts += 1,
-                    other => anyhow::bail!("unexpected append outcome {other:?}"),
                 }
-            }
-            anyhow::Ok((wins, conflicts))
-        }));
-    }
-    let mut wins = Vec::new();
-    let mut conflicts = 0;
-    for task in tasks {
-        let (task_wins, task_conflicts) = task.await??;
-        wins.extend(task_wins);
-        conflicts += task_conflicts;
-    }
+                anyhow::Ok((wins, conflicts))
+            }));
+        }
+        let mut wins = Vec::new();
+        let mut conflicts = 0;
+        for task in tasks {
+            let (task_wins, task_conflicts) = task.await??;
+            wins.extend(task_wins);
+            conflicts += task_conflicts;
+        }
+        anyhow::Ok((wins, conflicts))
+    };
+    let (wins, conflicts) = tokio::time::timeout(std::time::Duration::from_secs(60), race)
+        .await
+        .context("the race did not finish within 60 s")??;
     assert_eq!(wins.len(), ROUNDS, "exactly one winner per round: {wins:?}");
     assert_eq!(conflicts, ROUNDS * (RACERS - 1));
     let expected_positions: BTreeSet<u64> = wins.iter().map(|(expected, _)| *expected).collect();
@@ -212,16 +236,30 @@ async fn pipelined_appends_for_many_aggregates_all_land() -> Result<()> {
     for outcome in log.append_pipelined(batch, 128).await {
         appended(outcome)?;
     }
+    // A malformed commit in the middle of a pipeline fails alone, in its place.
+    let mut batch: Vec<(CommitDraft, AggregateHead)> = (0..3)
+        .map(|_| (draft_for(PatientId::new_random()), AggregateHead::EMPTY))
+        .collect();
+    batch[1].0.events.clear();
+    let outcomes = log.append_pipelined(batch, 2).await;
+    assert!(matches!(outcomes[0], Ok(AppendOutcome::Appended(_))));
+    assert!(
+        matches!(outcomes[1], Err(AppendError::Shape(_))),
+        "{:?}",
+        outcomes[1]
+    );
+    assert!(matches!(outcomes[2], Ok(AppendOutcome::Appended(_))));
+
     let report = log.verify_log().await?;
     assert!(report.is_intact(), "{:?}", report.first_break);
-    assert_eq!(report.commits_checked, 2 * patients.len() as u64);
-    assert_eq!(report.subjects_checked, patients.len());
+    assert_eq!(report.commits_checked, 2 * patients.len() as u64 + 2);
+    assert_eq!(report.subjects_checked, patients.len() + 2);
     Ok(())
 }
 
 #[tokio::test]
 async fn the_log_survives_a_server_restart_and_appends_continue() -> Result<()> {
-    let (mut server, log) = start().await?;
+    let (mut server, client, log) = start_with(CareLogConfig::default()).await?;
     let patient = PatientId::new_random();
     let key = AggregateKey::new(patient, Family::Dose);
     let mut head = AggregateHead::EMPTY;
@@ -230,6 +268,7 @@ async fn the_log_survives_a_server_restart_and_appends_continue() -> Result<()> 
     }
 
     server.restart().await?;
+    reconnected(&client).await?;
 
     for _ in 0..3 {
         head = appended(log.append(draft_for(patient), head).await)?.head();
@@ -239,9 +278,10 @@ async fn the_log_survives_a_server_restart_and_appends_continue() -> Result<()> 
     assert_eq!(history.head, head);
     assert!(log.verify_log().await?.is_intact());
 
-    // A killed (not stopped) server too: acknowledged commits are on disk.
+    // A killed (not stopped) server too: acknowledged commits survive a process crash.
     server.kill();
     server.restart().await?;
+    reconnected(&client).await?;
     let after_crash = log.load_aggregate(key).await?;
     assert_eq!(after_crash.commits.len(), 6);
     appended(log.append(draft_for(patient), head).await)?;
@@ -347,10 +387,10 @@ async fn verify_finds_a_commit_forged_with_a_wrong_previous_hash() -> Result<()>
     let (genuine, _) = Commit::seal(
         draft_for(patient),
         Timestamp::now(),
-        head.position,
-        head.hash,
+        head.position(),
+        head.hash(),
     )?;
-    let forged = genuine.forge_for_tests(head.position, CommitHash([7; 32]), None);
+    let forged = genuine.forge_for_tests(head.position(), CommitHash([7; 32]), None);
     let jetstream = async_nats::jetstream::new(server.client().await?);
     let forged_position = jetstream
         .publish(key.subject(), forged.encode().bytes.into())
@@ -367,10 +407,44 @@ async fn verify_finds_a_commit_forged_with_a_wrong_previous_hash() -> Result<()>
         assert_eq!(
             found.kind,
             BreakKind::PreviousHashMismatch {
-                expected: head.hash,
+                expected: head.hash(),
                 found: CommitHash([7; 32]),
             }
         );
     }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_resend_after_a_lost_ack_is_reported_as_appended_and_stored_once() -> Result<()> {
+    let config = CareLogConfig {
+        ack_timeout: std::time::Duration::from_millis(300),
+        ..CareLogConfig::default()
+    };
+    let (server, _client, log) = start_with(config).await?;
+    let patient = PatientId::new_random();
+    let first = appended(log.append(draft_for(patient), AggregateHead::EMPTY).await)?;
+
+    // The server stalls: the append is sent, but its acknowledgement cannot come in time, so
+    // the client sends the same commit again; once the server thaws, it stores the first copy
+    // and answers the resend as a duplicate of it.
+    server.pause()?;
+    let pending_log = log.clone();
+    let append =
+        tokio::spawn(async move { pending_log.append(draft_for(patient), first.head()).await });
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    server.resume()?;
+    let outcome = tokio::time::timeout(std::time::Duration::from_secs(30), append)
+        .await
+        .context("the append did not finish within 30 s")??;
+    let second = appended(outcome)?;
+
+    assert_eq!(log.last_position().await?, second.position);
+    let history = log
+        .load_aggregate(AggregateKey::new(patient, Family::Dose))
+        .await?;
+    assert_eq!(history.commits.len(), 2);
+    assert_eq!(history.head, second.head());
+    assert!(log.verify_log().await?.is_intact());
     Ok(())
 }

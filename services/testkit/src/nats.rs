@@ -90,6 +90,33 @@ impl NatsServer {
     }
 }
 
+impl NatsServer {
+    /// Freezes the server (SIGSTOP): connections stay open but nothing is answered, as when a
+    /// server stalls or a network drops packets. [`NatsServer::resume`] thaws it.
+    pub fn pause(&self) -> anyhow::Result<()> {
+        self.signal("STOP")
+    }
+
+    /// Thaws a server frozen by [`NatsServer::pause`] (SIGCONT).
+    pub fn resume(&self) -> anyhow::Result<()> {
+        self.signal("CONT")
+    }
+
+    fn signal(&self, signal: &str) -> anyhow::Result<()> {
+        let process = self
+            .process
+            .as_ref()
+            .context("the test nats-server is not running")?;
+        let status = std::process::Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(process.id().to_string())
+            .status()
+            .with_context(|| format!("send SIG{signal} to the test nats-server"))?;
+        anyhow::ensure!(status.success(), "kill -{signal} failed: {status}");
+        Ok(())
+    }
+}
+
 impl Drop for NatsServer {
     fn drop(&mut self) {
         self.kill();
