@@ -332,6 +332,6 @@ impl PendingAppend<'_> {
     }
 }
 
-fn retry_backoff(attempt: u32) -> Duration {
+pub(crate) fn retry_backoff(attempt: u32) -> Duration {
     Duration::from_millis(100u64.saturating_mul(1 << attempt.min(5)))
 }

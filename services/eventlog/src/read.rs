@@ -30,6 +30,18 @@ impl StoredCommit {
     pub fn head(&self) -> AggregateHead {
         AggregateHead::new(self.position, self.hash)
     }
+
+    /// Decodes one message of the care stream that the caller read with a consumer of its own
+    /// (a projection's durable consumer), with the same checks as every read of this crate:
+    /// subject scheme, frame, hash, shape, and the commit filed under its own subject.
+    pub fn decode(position: u64, subject: &str, payload: Bytes) -> Result<StoredCommit, ReadError> {
+        RawEntry {
+            position,
+            subject: subject.to_owned(),
+            payload,
+        }
+        .decode()
+    }
 }
 
 /// One aggregate's commits in log order, and its head.
@@ -69,6 +81,10 @@ pub enum ReadError {
         action: &'static str,
         reason: String,
     },
+    /// A bounded read got no message for a long while before reaching its end: the server is
+    /// unreachable, or the positions it was waiting for are gone from the log.
+    #[error("no message after log position {after} for {waited:?}, before the end of the read")]
+    Stalled { after: u64, waited: Duration },
 }
 
 impl ReadError {
@@ -87,7 +103,7 @@ impl ReadError {
             ReadError::Undecodable { position, .. }
             | ReadError::ForeignSubject { position, .. }
             | ReadError::MisfiledCommit { position, .. } => Some(*position),
-            ReadError::Transport { .. } => None,
+            ReadError::Transport { .. } | ReadError::Stalled { .. } => None,
         }
     }
 }
@@ -102,8 +118,6 @@ pub(crate) struct RawEntry {
     pub(crate) position: u64,
     pub(crate) subject: String,
     pub(crate) payload: Bytes,
-    /// Messages of the consumer's filter still after this one when it was delivered.
-    pub(crate) pending: u64,
 }
 
 pub(crate) type RawStream = Pin<Box<dyn Stream<Item = Result<RawEntry, ReadError>> + Send>>;
@@ -159,24 +173,40 @@ impl CareLog {
             .map_or(AggregateHead::EMPTY, |stored| stored.head()))
     }
 
+    /// The last message of an aggregate's subject, asked of the stream leader. A transport
+    /// failure is retried a bounded number of times (as appends are): on a cluster, the stream
+    /// has no leader for a few seconds after a node goes down.
     async fn last_entry(&self, key: AggregateKey) -> Result<Option<RawEntry>, ReadError> {
         let subject = key.subject();
-        match self
-            .stream_handle()
-            .get_last_raw_message_by_subject(&subject)
-            .await
-        {
-            Ok(message) => Ok(Some(RawEntry {
-                position: message.sequence,
-                subject: message.subject.to_string(),
-                payload: message.payload,
-                pending: 0,
-            })),
-            Err(error) if error.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(None),
-            Err(error) => Err(ReadError::Transport {
-                action: "read the last commit of an aggregate",
-                reason: error.to_string(),
-            }),
+        let mut attempt = 1;
+        loop {
+            match self
+                .stream_handle()
+                .get_last_raw_message_by_subject(&subject)
+                .await
+            {
+                Ok(message) => {
+                    return Ok(Some(RawEntry {
+                        position: message.sequence,
+                        subject: message.subject.to_string(),
+                        payload: message.payload,
+                    }))
+                }
+                Err(error) if error.kind() == LastRawMessageErrorKind::NoMessageFound => {
+                    return Ok(None)
+                }
+                Err(error) if attempt < self.config.append_attempts => {
+                    tracing::warn!(subject = %subject, attempt, %error, "could not read an aggregate's head; asking again");
+                    tokio::time::sleep(crate::append::retry_backoff(attempt)).await;
+                    attempt += 1;
+                }
+                Err(error) => {
+                    return Err(ReadError::Transport {
+                        action: "read the last commit of an aggregate",
+                        reason: error.to_string(),
+                    })
+                }
+            }
         }
     }
 
@@ -216,6 +246,7 @@ impl CareLog {
     /// comes first), then the stream ends. For replays: `until` is usually
     /// [`CareLog::last_position`] taken before the replay starts.
     pub async fn read_range(&self, from: u64, until: u64) -> Result<CommitStream, ReadError> {
+        let until = until.min(self.last_position().await?);
         if until == 0 || from > until {
             return Ok(Box::pin(futures::stream::empty()));
         }
@@ -268,36 +299,45 @@ impl CareLog {
                 position: info.stream_sequence,
                 subject: message.subject.to_string(),
                 payload: message.payload.clone(),
-                pending: info.pending,
             })
         })))
     }
 }
 
-/// Ends `entries` right after the entry at `until` (or the first past it), or after the last
-/// entry the log holds (nothing pending after it), without waiting for a message that may never
-/// come. A bounded read that hears nothing for `idle_timeout` ends with a transport error
-/// rather than hanging.
+/// Ends `entries` right after the entry at `until` (or the first past it), without waiting for
+/// a message that may never come. `until` must be a position the stream holds (a subject's last
+/// message, or at most the stream's last sequence). A read that hears nothing for
+/// `idle_timeout` before its end yields [`ReadError::Stalled`] and ends, rather than hanging.
+///
+/// The consumer's own "nothing pending" count is not an end: on a cluster, the consumer can lag
+/// behind the stream leader that told us `until`.
 pub(crate) fn until_position(entries: RawStream, until: u64, idle_timeout: Duration) -> RawStream {
     Box::pin(futures::stream::unfold(
-        Some(entries),
+        Some((entries, 0u64)),
         move |state| async move {
-            let mut entries = state?;
+            let (mut entries, last_seen) = state?;
             let item = match tokio::time::timeout(idle_timeout, entries.next()).await {
                 Ok(item) => item?,
                 Err(_) => {
-                    let error = ReadError::Transport {
-                        action: "read the care stream",
-                        reason: format!("no message for {idle_timeout:?}"),
+                    let error = ReadError::Stalled {
+                        after: last_seen,
+                        waited: idle_timeout,
                     };
                     return Some((Err(error), None));
                 }
             };
-            let done = match &item {
-                Ok(entry) => entry.position >= until || entry.pending == 0,
-                Err(_) => false,
+            let (done, last_seen) = match &item {
+                Ok(entry) => (entry.position >= until, entry.position),
+                Err(_) => (false, last_seen),
             };
-            Some((item, if done { None } else { Some(entries) }))
+            Some((
+                item,
+                if done {
+                    None
+                } else {
+                    Some((entries, last_seen))
+                },
+            ))
         },
     ))
 }

@@ -61,6 +61,8 @@ struct ChainWalker {
     commits_checked: u64,
     last_position: u64,
     check_gaps: bool,
+    /// The last position the stream says it holds, when the walk covers the whole log.
+    expected_last: u64,
 }
 
 impl ChainWalker {
@@ -106,7 +108,23 @@ impl ChainWalker {
     async fn walk(mut self, mut entries: RawStream) -> Result<VerifyReport, ReadError> {
         let mut first_break = None;
         while let Some(entry) = entries.next().await {
-            if let Err(found) = self.check(&entry?) {
+            let entry = match entry {
+                Ok(entry) => entry,
+                // The stream says it holds more, but nothing more comes: its tail is gone.
+                Err(ReadError::Stalled { after, .. }) if self.check_gaps => {
+                    first_break = Some(ChainBreak {
+                        position: after + 1,
+                        subject: String::new(),
+                        kind: BreakKind::MissingPositions {
+                            from: after + 1,
+                            to: self.expected_last,
+                        },
+                    });
+                    break;
+                }
+                Err(error) => return Err(error),
+            };
+            if let Err(found) = self.check(&entry) {
                 first_break = Some(found);
                 break;
             }
@@ -133,6 +151,7 @@ impl CareLog {
         let last = self.last_position().await?;
         let walker = ChainWalker {
             check_gaps: true,
+            expected_last: last,
             ..ChainWalker::default()
         };
         if last == 0 {
@@ -143,19 +162,6 @@ impl CareLog {
             last,
             self.idle_timeout(),
         );
-        let mut report = walker.walk(entries).await?;
-        // The stream says it holds positions up to `last`; if the walk ended before, the tail
-        // was removed.
-        if report.first_break.is_none() && report.last_position < last {
-            report.first_break = Some(ChainBreak {
-                position: report.last_position + 1,
-                subject: String::new(),
-                kind: BreakKind::MissingPositions {
-                    from: report.last_position + 1,
-                    to: last,
-                },
-            });
-        }
-        Ok(report)
+        walker.walk(entries).await
     }
 }

@@ -9,38 +9,12 @@ use carelog_eventlog::{
     AggregateHead, AggregateKey, AppendError, AppendOutcome, BreakKind, CareLog, CareLogConfig,
     ReadError,
 };
-use carelog_schemas::dose::{DoseEvent, DoseScheduled};
-use carelog_schemas::{
-    Actor, CommandId, Commit, CommitDraft, CommitHash, CommitId, CorrelationId, CourseId,
-    DecodeError, DoseId, EventId, EventPayload, EventRecord, Family, PartyId, PatientId, Role,
-    Timestamp,
-};
+use carelog_schemas::{Commit, CommitDraft, CommitHash, DecodeError, Family, PatientId, Timestamp};
 use carelog_testkit::NatsServer;
-use futures::StreamExt;
 
-fn draft_for(patient_id: PatientId) -> CommitDraft {
-    let planned_at = Timestamp::parse_rfc3339("2026-03-03T09:30:00Z").expect("fixed timestamp");
-    CommitDraft {
-        commit_id: CommitId::new_random(),
-        command_id: CommandId::new_random(),
-        correlation_id: CorrelationId::new_random(),
-        patient_id,
-        family: Family::Dose,
-        actor: Actor {
-            role: Role::Clinic,
-            party_id: PartyId::new_random(),
-        },
-        events: vec![EventRecord {
-            event_id: EventId::now_v7(),
-            occurred_at: planned_at,
-            payload: EventPayload::Dose(DoseEvent::DoseScheduled(DoseScheduled {
-                dose_id: DoseId::new_random(),
-                course_id: CourseId::new_random(),
-                planned_at,
-            })),
-        }],
-    }
-}
+mod support;
+use futures::StreamExt;
+use support::{appended, draft_for};
 
 async fn start() -> Result<(NatsServer, CareLog)> {
     let (server, _client, log) = start_with(CareLogConfig::default()).await?;
@@ -65,15 +39,6 @@ async fn reconnected(client: &async_nats::Client) -> Result<()> {
     })
     .await
     .context("the client did not reconnect within 20 s")
-}
-
-fn appended(outcome: Result<AppendOutcome, AppendError>) -> Result<carelog_eventlog::Appended> {
-    match outcome? {
-        AppendOutcome::Appended(appended) => Ok(appended),
-        AppendOutcome::Duplicate { position } => {
-            anyhow::bail!("expected a new commit, got a duplicate of {position}")
-        }
-    }
 }
 
 #[tokio::test]

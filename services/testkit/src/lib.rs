@@ -4,8 +4,11 @@
 //! Neither skips when its server is missing: a test that cannot get its infrastructure fails and
 //! says how to get it (`make up`).
 
+mod cluster;
 mod nats;
 mod postgres;
+
+pub use cluster::NatsCluster;
 
 pub use nats::NatsServer;
 pub use postgres::TestDatabase;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 
 /// How long a starting server may take to accept connections with JetStream ready.
-const READY_TIMEOUT: Duration = Duration::from_secs(10);
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a server may take to exit after SIGTERM before it is killed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often a start or stop is checked on.
@@ -32,6 +32,8 @@ pub struct NatsServer {
     /// Holds the config file, the server's log and the JetStream store; deleted on drop.
     work_dir: tempfile::TempDir,
     port: u16,
+    /// Config lines beyond the single node's (a cluster block, for a cluster node).
+    extra_config: String,
     /// `None` after [`NatsServer::kill`] until the next [`NatsServer::restart`].
     process: Option<Child>,
 }
@@ -44,13 +46,43 @@ impl NatsServer {
             .prefix("carelog-nats-")
             .tempdir()
             .context("create a temporary directory for nats-server")?;
-        let (process, port) = launch(&binary, work_dir.path(), None).await?;
+        let (process, port) = launch(&binary, work_dir.path(), None, "").await?;
         Ok(NatsServer {
             binary,
             work_dir,
             port,
+            extra_config: String::new(),
             process: Some(process),
         })
+    }
+
+    /// Starts a server with `extra_config` appended to its config, on a free port, without
+    /// waiting for JetStream (a cluster node cannot be ready before a quorum of its peers is).
+    pub(crate) fn spawn_with(extra_config: String) -> anyhow::Result<NatsServer> {
+        let binary = find_nats_server()?;
+        let work_dir = tempfile::Builder::new()
+            .prefix("carelog-nats-")
+            .tempdir()
+            .context("create a temporary directory for nats-server")?;
+        let port = free_port()?;
+        let process = spawn(&binary, work_dir.path(), Some(port), &extra_config)?;
+        Ok(NatsServer {
+            binary,
+            work_dir,
+            port,
+            extra_config,
+            process: Some(process),
+        })
+    }
+
+    /// Waits until this server accepts JetStream clients (see [`NatsServer::spawn_with`]).
+    pub(crate) async fn wait_until_ready(&mut self) -> anyhow::Result<()> {
+        let process = self
+            .process
+            .as_mut()
+            .context("the test nats-server is not running")?;
+        wait_until_ready(process, self.work_dir.path(), Some(self.port)).await?;
+        Ok(())
     }
 
     /// `nats://127.0.0.1:<port>`.
@@ -75,7 +107,13 @@ impl NatsServer {
         if let Some(process) = self.process.take() {
             stop_gracefully(&self.binary, process, self.work_dir.path()).await?;
         }
-        let (process, _port) = launch(&self.binary, self.work_dir.path(), Some(self.port)).await?;
+        let (process, _port) = launch(
+            &self.binary,
+            self.work_dir.path(),
+            Some(self.port),
+            &self.extra_config,
+        )
+        .await?;
         self.process = Some(process);
         Ok(())
     }
@@ -159,14 +197,47 @@ fn is_executable_file(path: &Path) -> bool {
 
 /// Writes the config, starts the server and waits until it is ready. `port: None` lets the
 /// server pick a free one. Returns the running process and its port.
-async fn launch(binary: &Path, work_dir: &Path, port: Option<u16>) -> anyhow::Result<(Child, u16)> {
+async fn launch(
+    binary: &Path,
+    work_dir: &Path,
+    port: Option<u16>,
+    extra_config: &str,
+) -> anyhow::Result<(Child, u16)> {
+    let mut process = spawn(binary, work_dir, port, extra_config)?;
+    match wait_until_ready(&mut process, work_dir, port).await {
+        Ok(port) => Ok((process, port)),
+        Err(error) => {
+            let _ = process.kill();
+            let _ = process.wait();
+            Err(error)
+        }
+    }
+}
+
+/// A port that was free a moment ago, for configs that must name their ports up front (a
+/// cluster's routes). The tiny race with other processes is accepted: tests retry nothing, but
+/// the kernel hands out ports round-robin, so a clash is rare.
+pub(crate) fn free_port() -> anyhow::Result<u16> {
+    let listener =
+        std::net::TcpListener::bind("127.0.0.1:0").context("find a free loopback port")?;
+    Ok(listener.local_addr().context("read a free port")?.port())
+}
+
+/// Writes the config and starts the server, without waiting.
+fn spawn(
+    binary: &Path,
+    work_dir: &Path,
+    port: Option<u16>,
+    extra_config: &str,
+) -> anyhow::Result<Child> {
     let store_dir = work_dir.join(STORE_DIR);
     let config = format!(
         "# Written by carelog-testkit.\n\
          host: 127.0.0.1\n\
          port: {port}\n\
          max_payload: 1MB\n\
-         jetstream {{\n  store_dir: {store_dir:?}\n}}\n",
+         jetstream {{\n  store_dir: {store_dir:?}\n}}\n\
+         {extra_config}\n",
         // -1: a random free port, reported through the ports file.
         port = port.map_or(-1, i32::from),
         store_dir = store_dir.display().to_string(),
@@ -184,7 +255,7 @@ async fn launch(binary: &Path, work_dir: &Path, port: Option<u16>) -> anyhow::Re
     let log_for_stderr = log
         .try_clone()
         .with_context(|| format!("open {} for stderr", log_path.display()))?;
-    let mut process = Command::new(binary)
+    Command::new(binary)
         .arg("-c")
         .arg(&config_path)
         .arg("--ports_file_dir")
@@ -193,16 +264,7 @@ async fn launch(binary: &Path, work_dir: &Path, port: Option<u16>) -> anyhow::Re
         .stdout(log)
         .stderr(log_for_stderr)
         .spawn()
-        .with_context(|| format!("start {}", binary.display()))?;
-
-    match wait_until_ready(&mut process, work_dir, port).await {
-        Ok(port) => Ok((process, port)),
-        Err(error) => {
-            let _ = process.kill();
-            let _ = process.wait();
-            Err(error)
-        }
-    }
+        .with_context(|| format!("start {}", binary.display()))
 }
 
 /// Polls until the server accepts a client whose JetStream API answers. Fails early when the
