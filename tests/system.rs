@@ -7,10 +7,10 @@ use anyhow::{Context, Result};
 use carelog_eventlog::{AggregateHead, AppendOutcome, CareLog, CareLogConfig};
 use carelog_schemas::dose::{DoseEvent, DoseScheduled};
 use carelog_schemas::{
-    Actor, CommandId, CommitDraft, CommitId, CorrelationId, CourseId, DoseId, EventId,
+    Actor, CommandId, CommitDraft, CommitId, ConsentId, CorrelationId, CourseId, DoseId, EventId,
     EventPayload, EventRecord, Family, PartyId, PatientId, RecordedEvent, Role, Timestamp,
 };
-use carelog_testkit::NatsServer;
+use carelog_testkit::{NatsServer, TestDatabase};
 use futures::StreamExt;
 
 fn dose_scheduled(patient_id: PatientId, planned_at: &str) -> Result<CommitDraft> {
@@ -37,22 +37,47 @@ fn dose_scheduled(patient_id: PatientId, planned_at: &str) -> Result<CommitDraft
     })
 }
 
-/// The system process sets the log up; a writer appends through the library; a replay reads
-/// every event back with its full envelope, and its JSON export reads back to the same event.
+/// The system process sets the log and the projections up; a writer appends through the
+/// library; a replay reads every event back with its full envelope, its JSON export reads back
+/// to the same event, and the running projections put both into the auditor's timeline.
 #[tokio::test]
-async fn events_appended_while_the_system_runs_replay_and_export_faithfully() -> Result<()> {
+async fn events_appended_while_the_system_runs_replay_export_and_project_faithfully() -> Result<()>
+{
     let server = NatsServer::start().await?;
+    let database = TestDatabase::create().await?;
     let config = carelog::Config {
         nats_url: server.url(),
         stream: "CARE".to_owned(),
         replicas: 1,
         duplicate_window_secs: 600,
+        database_url: database.url().to_owned(),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let system = tokio::spawn(carelog::run(config.clone(), async {
+    // The system runs beside the test's body in this task (its future is not `Send`, as
+    // `main` never needs it to be); the body stops it when it ends, however it ends.
+    let system = carelog::run(config.clone(), async {
         let _ = stopped.await;
-    }));
+    });
+    let body = async {
+        let outcome = exercise_the_system(&server, &database, config.clone()).await;
+        let _ = stop.send(());
+        outcome
+    };
+    let (system_outcome, body_outcome) = tokio::time::timeout(
+        Duration::from_secs(120),
+        futures::future::join(system, body),
+    )
+    .await
+    .context("the system test did not finish within 120 s")?;
+    body_outcome?;
+    system_outcome
+}
 
+async fn exercise_the_system(
+    server: &NatsServer,
+    database: &TestDatabase,
+    config: carelog::Config,
+) -> Result<()> {
     let log = CareLog::connect(server.client().await?, CareLogConfig::default()).await?;
     let patient = PatientId::new_random();
     let mut head = AggregateHead::EMPTY;
@@ -86,10 +111,166 @@ async fn events_appended_while_the_system_runs_replay_and_export_faithfully() ->
         }
     }
 
-    carelog::verify(config).await?;
-    let _ = stop.send(());
-    tokio::time::timeout(Duration::from_secs(10), system)
-        .await
-        .context("the system did not stop within 10 s")???;
+    // The projections, started by the system, catch up with both commits.
+    let pool =
+        carelog_projections::database::connect(database.url(), carelog_projections::LIVE_SCHEMA, 1)
+            .await?;
+    let auditor_view = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let entries = carelog_projections::timeline(
+                &pool,
+                carelog_projections::Reader::Auditor,
+                patient,
+                time::OffsetDateTime::now_utc(),
+            )
+            .await?;
+            if entries.iter().filter(|entry| entry.item == "event").count() == 2 {
+                return anyhow::Ok(entries);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .context("the projections did not catch up within 30 s")??;
+    let positions: Vec<u64> = auditor_view
+        .iter()
+        .filter(|entry| entry.item == "event")
+        .map(|entry| entry.position)
+        .collect();
+    assert_eq!(
+        positions,
+        appended
+            .iter()
+            .map(|commit| commit.position)
+            .collect::<Vec<_>>()
+    );
+    pool.close().await;
+
+    carelog::verify(config).await
+}
+
+/// The whole path a clinic integration and a therapist dashboard see: a patient's consent sent
+/// as a JSON command over NATS to the running system is validated, appended, answered, and
+/// projected into the therapist's timeline; a command that breaks a rule appends nothing.
+#[tokio::test]
+async fn a_command_sent_to_the_running_system_reaches_the_grantees_timeline() -> Result<()> {
+    let server = NatsServer::start().await?;
+    let database = TestDatabase::create().await?;
+    let config = carelog::Config {
+        nats_url: server.url(),
+        stream: "CARE".to_owned(),
+        replicas: 1,
+        duplicate_window_secs: 600,
+        database_url: database.url().to_owned(),
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let system = carelog::run(config, async {
+        let _ = stopped.await;
+    });
+    let body = async {
+        let outcome = grant_consent_through_the_system(&server, &database).await;
+        let _ = stop.send(());
+        outcome
+    };
+    let (system_outcome, body_outcome) = tokio::time::timeout(
+        Duration::from_secs(120),
+        futures::future::join(system, body),
+    )
+    .await
+    .context("the system test did not finish within 120 s")?;
+    body_outcome?;
+    system_outcome
+}
+
+async fn grant_consent_through_the_system(
+    server: &NatsServer,
+    database: &TestDatabase,
+) -> Result<()> {
+    let client = server.client().await?;
+    let patient = PatientId::new_random();
+    let therapist = PartyId::new_random();
+    let command = |command_id: CommandId, actor_role: &str, actor: String| {
+        serde_json::json!({
+            "command_id": command_id.to_string(),
+            "patient_id": patient.to_string(),
+            "actor": { "role": actor_role, "party_id": actor },
+            "data": {
+                "consent_id": ConsentId::new_random().to_string(),
+                "grantee_id": therapist.to_string(),
+                "grantee_role": "therapist",
+                "scopes": ["targets", "sessions"],
+                "purpose": "CBT between doses",
+                "expires_at": null
+            }
+        })
+    };
+    // The services come up with the system: ask until they answer (bounded).
+    let request = |body: serde_json::Value| {
+        let client = client.clone();
+        async move {
+            tokio::time::timeout(Duration::from_secs(30), async {
+                loop {
+                    match client
+                        .request("care.cmd.consent.grant", body.to_string().into())
+                        .await
+                    {
+                        Ok(reply) => {
+                            return serde_json::from_slice::<serde_json::Value>(&reply.payload)
+                                .context("the reply is JSON")
+                        }
+                        Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                    }
+                }
+            })
+            .await
+            .context("no reply from the consent service within 30 s")?
+        }
+    };
+
+    // Only the patient grants consent.
+    let forbidden = request(command(
+        CommandId::new_random(),
+        "clinic",
+        PartyId::new_random().to_string(),
+    ))
+    .await?;
+    assert_eq!(forbidden["ok"], false, "{forbidden}");
+    assert_eq!(forbidden["error"]["code"], "forbidden", "{forbidden}");
+
+    let granted = request(command(
+        CommandId::new_random(),
+        "patient",
+        patient.to_string(),
+    ))
+    .await?;
+    assert_eq!(granted["ok"], true, "{granted}");
+    assert_eq!(granted["events"][0]["type"], "consent_granted", "{granted}");
+    // The rejected command appended nothing: the grant is the log's first commit.
+    assert_eq!(granted["position"], 1, "{granted}");
+
+    let pool =
+        carelog_projections::database::connect(database.url(), carelog_projections::LIVE_SCHEMA, 1)
+            .await?;
+    let therapist_view = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let entries = carelog_projections::timeline(
+                &pool,
+                carelog_projections::Reader::Therapist(therapist),
+                patient,
+                time::OffsetDateTime::now_utc(),
+            )
+            .await?;
+            if !entries.is_empty() {
+                return anyhow::Ok(entries);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .context("the grant did not reach the therapist's timeline within 30 s")??;
+    assert_eq!(therapist_view.len(), 1);
+    assert_eq!(therapist_view[0].kind, "consent_granted");
+    assert_eq!(therapist_view[0].position, 1);
+    pool.close().await;
     Ok(())
 }

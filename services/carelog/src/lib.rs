@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use carelog_eventlog::{CareLog, CareLogConfig};
+use carelog_projections::{Lag, ProjectionConfig, Projector};
 
 /// Configuration of a carelog process, from flags or the environment.
 #[derive(Debug, Clone, clap::Args)]
@@ -22,6 +23,14 @@ pub struct Config {
     /// JetStream duplicate window in seconds (at least 600).
     #[arg(long, env = "CARELOG_DUPLICATE_WINDOW_SECS", default_value_t = 600)]
     pub duplicate_window_secs: u64,
+    /// PostgreSQL holding the projections' read models.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://carelog:carelog@127.0.0.1:5432/carelog",
+        hide_env_values = true
+    )]
+    pub database_url: String,
 }
 
 impl Config {
@@ -33,26 +42,40 @@ impl Config {
             ..CareLogConfig::default()
         }
     }
+
+    pub fn projection_config(&self) -> ProjectionConfig {
+        ProjectionConfig::new(self.database_url.clone())
+    }
 }
 
 /// Connects to NATS and sets up the care stream.
 pub async fn connect_care_log(config: &Config) -> Result<CareLog> {
+    Ok(connect(config).await?.1)
+}
+
+/// Connects to NATS, sets up the care stream, and returns both the connection and the log.
+async fn connect(config: &Config) -> Result<(async_nats::Client, CareLog)> {
     let client = async_nats::ConnectOptions::new()
         .name("carelog")
         .retry_on_initial_connect()
         .connect(&config.nats_url)
         .await
         .with_context(|| format!("connect to NATS at {}", config.nats_url))?;
-    let connect = CareLog::connect(client, config.care_log_config());
+    let connect = CareLog::connect(client.clone(), config.care_log_config());
     tokio::time::timeout(Duration::from_secs(30), connect)
         .await
         .with_context(|| format!("NATS at {} did not answer within 30 s", config.nats_url))?
         .context("set up the care stream")
+        .map(|care_log| (client, care_log))
 }
 
-/// Runs the system until `shutdown` completes.
+/// Runs the system until `shutdown` completes: the care log, the four command services (its
+/// only writers), and the projections following it into PostgreSQL.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<()> {
-    let care_log = connect_care_log(&config).await?;
+    let (client, care_log) = connect(&config).await?;
+    let projector = Projector::connect(config.projection_config(), care_log.clone())
+        .await
+        .context("set up the projections' read models in PostgreSQL")?;
     let position = care_log
         .last_position()
         .await
@@ -64,9 +87,65 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         position,
         "health: care log ready"
     );
-    shutdown.await;
+    let (stop_commands, commands_stopped) = tokio::sync::oneshot::channel::<()>();
+    let mut commands = tokio::spawn(carelog_commandhost::serve_all(
+        client,
+        care_log.clone(),
+        carelog_commands::RuntimeOptions::default(),
+        async {
+            let _ = commands_stopped.await;
+        },
+    ));
+    let (stop_projections, projections_stopped) = tokio::sync::oneshot::channel::<()>();
+    let mut projections = tokio::spawn(projector.run(async {
+        let _ = projections_stopped.await;
+    }));
+    tracing::info!("command services and projections running");
+    tokio::select! {
+        () = shutdown => {}
+        finished = &mut commands => {
+            finished
+                .context("the command services' task")?
+                .context("run the command services")?;
+            anyhow::bail!("the command services stopped on their own");
+        }
+        finished = &mut projections => {
+            // The projector only returns by itself when it cannot start (see `Projector::run`).
+            finished
+                .context("the projections' task")?
+                .context("run the projections")?;
+            anyhow::bail!("the projections stopped on their own");
+        }
+    }
     tracing::info!("shutting down");
+    // The command services first: they answer what they already received, and the
+    // projections then still see what those answers appended.
+    let _ = stop_commands.send(());
+    commands
+        .await
+        .context("the command services' task")?
+        .context("stop the command services")?;
+    let _ = stop_projections.send(());
+    projections
+        .await
+        .context("the projections' task")?
+        .context("stop the projections")?;
     Ok(())
+}
+
+/// The projections' position beside the care log's.
+pub async fn projections_lag(config: Config) -> Result<Lag> {
+    let care_log = connect_care_log(&config).await?;
+    let pool = carelog_projections::database::connect(
+        &config.database_url,
+        carelog_projections::LIVE_SCHEMA,
+        1,
+    )
+    .await
+    .context("connect to the projections' read models")?;
+    carelog_projections::lag(&pool, &care_log)
+        .await
+        .context("read the projections' lag")
 }
 
 /// Verifies the whole care log and fails at the first break.

@@ -36,6 +36,15 @@ enum Command {
     Verify,
     /// Measure appends beside raw JetStream publishes on a private nats-server.
     Bench(bench::BenchArgs),
+    /// The projections' read models in PostgreSQL.
+    #[command(subcommand)]
+    Projections(ProjectionsCommand),
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum ProjectionsCommand {
+    /// Show the last log position applied to the read models beside the log's last position.
+    Lag,
 }
 
 #[tokio::main]
@@ -52,6 +61,16 @@ async fn main() -> ExitCode {
         Command::Run => carelog::run(cli.config, carelog::shutdown_signal()).await,
         Command::Verify => carelog::verify(cli.config).await,
         Command::Bench(args) => bench::run(args).await,
+        Command::Projections(ProjectionsCommand::Lag) => {
+            carelog::projections_lag(cli.config).await.map(|lag| {
+                println!(
+                    "applied_position={} log_position={} behind={}",
+                    lag.applied_position,
+                    lag.log_position,
+                    lag.behind()
+                );
+            })
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use carelog_testkit::NatsServer;
+use carelog_testkit::{NatsServer, TestDatabase};
 
 fn carelog(nats_url: &str) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_carelog"));
@@ -21,7 +21,9 @@ fn carelog(nats_url: &str) -> Command {
 #[tokio::test]
 async fn run_sets_up_the_log_prints_health_and_stops_on_sigterm() -> Result<()> {
     let server = NatsServer::start().await?;
+    let database = TestDatabase::create().await?;
     let mut child = carelog(&server.url())
+        .env("DATABASE_URL", database.url())
         .arg("run")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -86,5 +88,26 @@ async fn verify_exits_non_zero_on_a_forged_log() -> Result<()> {
     assert!(!broken.status.success(), "verify accepted a forged commit");
     let said = String::from_utf8_lossy(&broken.stdout);
     assert!(said.contains("log position 1"), "{said}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn projections_lag_shows_the_read_models_beside_the_log() -> Result<()> {
+    let server = NatsServer::start().await?;
+    let database = TestDatabase::create().await?;
+    let output = carelog(&server.url())
+        .env("DATABASE_URL", database.url())
+        .args(["projections", "lag"])
+        .output()?;
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        said.contains("applied_position=0 log_position=0 behind=0"),
+        "{said}"
+    );
     Ok(())
 }

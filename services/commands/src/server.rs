@@ -1,0 +1,280 @@
+//! The NATS side of a service: a queue-group subscription on `care.cmd.<service>.*`, one task
+//! per request (bounded), a JSON reply to each, and a graceful stop that answers what was
+//! already received.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use carelog_eventlog::{CareLog, CareLogConfig};
+use futures::{FutureExt, StreamExt};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+use crate::runtime::{execute, Outcome, RuntimeOptions, Service};
+
+/// First tokens of every command subject: `care.cmd.<service>.<command>`. The care stream's
+/// subjects (`care.<family>.*`) never match them.
+pub const COMMAND_SUBJECT_PREFIX: &str = "care.cmd";
+
+/// Header set on a reply answered from the log (a retried command id); its body is the first
+/// answer's.
+pub const REPLAYED_HEADER: &str = "Carelog-Replayed";
+
+/// Why a service could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("connect to NATS at {url}: {reason}")]
+    Connect { url: String, reason: String },
+    #[error("set up the care log: {0}")]
+    CareLog(#[from] carelog_eventlog::SetupError),
+    #[error("subscribe to {subject}: {reason}")]
+    Subscribe { subject: String, reason: String },
+}
+
+/// Where a service finds NATS and the care log, and how it runs.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    pub nats_url: String,
+    pub care_log: CareLogConfig,
+    pub runtime: RuntimeOptions,
+}
+
+impl ServiceConfig {
+    /// From the environment, with the variables and defaults of the `carelog` binary
+    /// (`NATS_URL`, `CARELOG_STREAM`, `CARELOG_REPLICAS`, `CARELOG_DUPLICATE_WINDOW_SECS`).
+    pub fn from_env() -> Result<Self, String> {
+        let var = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+        let mut care_log = CareLogConfig::default();
+        if let Some(stream) = var("CARELOG_STREAM") {
+            care_log.stream_name = stream;
+        }
+        if let Some(replicas) = var("CARELOG_REPLICAS") {
+            care_log.replicas = replicas
+                .parse()
+                .map_err(|_| format!("CARELOG_REPLICAS must be a number, got {replicas:?}"))?;
+        }
+        if let Some(seconds) = var("CARELOG_DUPLICATE_WINDOW_SECS") {
+            let seconds: u64 = seconds.parse().map_err(|_| {
+                format!("CARELOG_DUPLICATE_WINDOW_SECS must be a number, got {seconds:?}")
+            })?;
+            care_log.duplicate_window = Duration::from_secs(seconds);
+        }
+        Ok(ServiceConfig {
+            nats_url: var("NATS_URL").unwrap_or_else(|| "nats://127.0.0.1:4222".to_owned()),
+            care_log,
+            runtime: RuntimeOptions::default(),
+        })
+    }
+
+    /// Connects to NATS (waiting for it to come up) and sets up the care log.
+    pub async fn connect(&self, name: &str) -> Result<(async_nats::Client, CareLog), ServeError> {
+        let client = async_nats::ConnectOptions::new()
+            .name(name)
+            .retry_on_initial_connect()
+            .connect(&self.nats_url)
+            .await
+            .map_err(|error| ServeError::Connect {
+                url: self.nats_url.clone(),
+                reason: error.to_string(),
+            })?;
+        let log = CareLog::connect(client.clone(), self.care_log.clone()).await?;
+        Ok((client, log))
+    }
+}
+
+/// Connects and serves one service until `shutdown` completes: what a service binary's
+/// `run(config, shutdown)` does.
+pub async fn run_service<S: Service>(
+    service: S,
+    config: ServiceConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let (client, log) = config.connect(&format!("carelog-{}", S::NAME)).await?;
+    serve(Arc::new(service), client, log, config.runtime, shutdown).await
+}
+
+/// What every service binary's `main` does: tracing from `RUST_LOG` (default `info`), the
+/// configuration from the environment, then [`run_service`] until Ctrl-C or SIGTERM.
+pub async fn service_main<S: Service>(service: S) -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_target(false)
+        .init();
+    let config = match ServiceConfig::from_env() {
+        Ok(config) => config,
+        Err(error) => {
+            tracing::error!(%error, "invalid configuration");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match run_service(service, config, crate::shutdown_signal()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, service = S::NAME, "the service stopped");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Serves one service's commands on an existing connection until `shutdown` completes, then
+/// stops taking requests, answers those already received, and returns.
+pub async fn serve<S: Service>(
+    service: Arc<S>,
+    client: async_nats::Client,
+    log: CareLog,
+    options: RuntimeOptions,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let subject = format!("{COMMAND_SUBJECT_PREFIX}.{}.*", S::NAME);
+    let queue_group = format!("carelog-{}", S::NAME);
+    let mut subscriber = client
+        .queue_subscribe(subject.clone(), queue_group.clone())
+        .await
+        .map_err(|error| ServeError::Subscribe {
+            subject: subject.clone(),
+            reason: error.to_string(),
+        })?;
+    tracing::info!(service = S::NAME, %subject, %queue_group, "command service ready");
+    let permits = Arc::new(Semaphore::new(options.max_in_flight.max(1)));
+    let mut tasks = JoinSet::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    let spawn = |tasks: &mut JoinSet<()>, message: async_nats::Message, permit| {
+        let service = service.clone();
+        let client = client.clone();
+        let log = log.clone();
+        tasks.spawn(async move {
+            handle(&*service, &client, &log, options, message).await;
+            drop(permit);
+        });
+    };
+    loop {
+        tokio::select! {
+            () = &mut shutdown => {
+                tracing::info!(service = S::NAME, "stopping: answering requests already received");
+                if let Err(error) = subscriber.drain().await {
+                    tracing::warn!(service = S::NAME, %error, "could not drain the subscription");
+                }
+                // After this round trip the server has processed the unsubscribe, and every
+                // request it delivered before is in the subscription's buffer: answer those.
+                if let Err(error) = client.flush().await {
+                    tracing::warn!(service = S::NAME, %error, "could not flush while draining");
+                }
+                while let Some(Some(message)) = subscriber.next().now_or_never() {
+                    let Ok(permit) = permits.clone().acquire_owned().await else { break };
+                    spawn(&mut tasks, message, permit);
+                }
+                break;
+            }
+            message = subscriber.next() => {
+                let Some(message) = message else { break };
+                let Ok(permit) = permits.clone().acquire_owned().await else { break };
+                spawn(&mut tasks, message, permit);
+            }
+            Some(joined) = tasks.join_next(), if !tasks.is_empty() => {
+                if let Err(error) = joined {
+                    tracing::error!(service = S::NAME, %error, "a command task failed");
+                }
+            }
+        }
+    }
+    while let Some(joined) = tasks.join_next().await {
+        if let Err(error) = joined {
+            tracing::error!(service = S::NAME, %error, "a command task failed");
+        }
+    }
+    if let Err(error) = client.flush().await {
+        tracing::warn!(service = S::NAME, %error, "could not flush the last replies");
+    }
+    tracing::info!(service = S::NAME, "command service stopped");
+    Ok(())
+}
+
+async fn handle<S: Service>(
+    service: &S,
+    client: &async_nats::Client,
+    log: &CareLog,
+    options: RuntimeOptions,
+    message: async_nats::Message,
+) {
+    let name = message
+        .subject
+        .as_str()
+        .rsplit('.')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let Some(reply_to) = message.reply.clone() else {
+        tracing::warn!(service = S::NAME, command = %name, "command without a reply subject ignored");
+        return;
+    };
+    let span = tracing::info_span!(
+        "command",
+        service = S::NAME,
+        command = %name,
+        command_id = tracing::field::Empty,
+        patient_id = tracing::field::Empty,
+    );
+    let outcome = async {
+        let outcome = execute(service, log, options, &name, &message.payload).await;
+        log_outcome(&outcome);
+        outcome
+    }
+    .instrument(span)
+    .await;
+    let mut headers = HeaderMap::new();
+    if let Outcome::Accepted { replayed: true, .. } = outcome {
+        headers.insert(REPLAYED_HEADER, "true");
+    }
+    let body = outcome.to_json().to_string();
+    if let Err(error) = client
+        .publish_with_headers(reply_to, headers, body.into())
+        .await
+    {
+        tracing::warn!(service = S::NAME, command = %name, %error, "could not send the reply");
+    }
+}
+
+/// Logs how a command ended: ids, codes, rules and positions, never the input or the message
+/// (which can quote it).
+fn log_outcome(outcome: &Outcome) {
+    match outcome {
+        Outcome::Accepted {
+            command_id,
+            position,
+            events,
+            replayed,
+        } => {
+            if let Some(first) = events.first() {
+                tracing::Span::current()
+                    .record("command_id", tracing::field::display(command_id))
+                    .record(
+                        "patient_id",
+                        tracing::field::display(first.envelope.patient_id),
+                    );
+            }
+            tracing::info!(
+                position,
+                events = events.len(),
+                replayed,
+                "command accepted"
+            );
+        }
+        Outcome::Rejected { command_id, error } => {
+            if let Some(command_id) = command_id {
+                tracing::Span::current().record("command_id", tracing::field::display(command_id));
+            }
+            tracing::info!(
+                code = %error.code,
+                rule = error.rule.unwrap_or(""),
+                field = error.field.as_deref().unwrap_or(""),
+                "command rejected"
+            );
+        }
+    }
+}

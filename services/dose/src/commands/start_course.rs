@@ -1,0 +1,36 @@
+//! `start_course`: a clinic enrols the patient on a treatment path.
+
+use carelog_commands::state::DoseState;
+use carelog_commands::{CommandError, NewEvent, Request};
+use carelog_schemas::dose::{CourseStarted, DoseEvent};
+
+use super::DoseCommand;
+
+pub(super) fn decide(
+    state: &DoseState,
+    request: &Request<DoseCommand>,
+    command: &CourseStarted,
+) -> Result<Vec<NewEvent>, CommandError> {
+    // A clinic enrols patients with itself only; it becomes "the clinic of the course".
+    if command.clinic_id != request.actor().party_id {
+        return Err(CommandError::forbidden(
+            "clinic_of_course",
+            "a clinic may start a course only with itself as the course's clinic",
+        )
+        .at("data.clinic_id"));
+    }
+    if state.course(command.course_id).is_some() {
+        return Err(CommandError::invalid(
+            "id_unique",
+            format!(
+                "course {} already exists; choose a new course id",
+                command.course_id
+            ),
+        )
+        .at("data.course_id"));
+    }
+    Ok(vec![NewEvent::new(
+        request.occurred_at(),
+        DoseEvent::CourseStarted(command.clone()),
+    )])
+}

@@ -1,0 +1,6 @@
+//! The dose service binary: configuration from the environment, tracing, then `run`.
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    carelog_commands::service_main(carelog_dose::DoseService).await
+}

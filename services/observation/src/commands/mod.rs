@@ -1,0 +1,109 @@
+//! The observation commands, one file each, dispatched through [`ObservationCommand`]. Their
+//! `data` is the event's JSON form without `flags`, which the service computes.
+
+mod correct;
+mod record;
+mod score;
+
+use carelog_commands::authorize::{
+    require_clinic_with_active_course, require_patient_self, require_role,
+    require_therapist_consent,
+};
+use carelog_commands::state::live_events;
+use carelog_commands::{parse_data, CommandError, Context, NewEvent, Request};
+use carelog_schemas::observation::EntryCorrected;
+use carelog_schemas::values::Scope;
+use carelog_schemas::{EventPayload, ObservationEvent, ObservationId, Role};
+
+pub use record::Record;
+pub use score::Score;
+
+/// Command names, the last token of `care.cmd.observation.<name>`.
+pub(crate) const NAMES: &[&str] = &["record", "score", "correct"];
+
+/// An observation command.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ObservationCommand {
+    Record(Record),
+    Score(Score),
+    Correct(EntryCorrected),
+}
+
+impl ObservationCommand {
+    pub(crate) fn parse(name: &str, data: serde_json::Value) -> Result<Self, CommandError> {
+        Ok(match name {
+            "record" => ObservationCommand::Record(parse_data(data)?),
+            "score" => ObservationCommand::Score(parse_data(data).map_err(|mut error| {
+                // Item count, item range and total are the scale rule of domain §4.
+                if error
+                    .field
+                    .as_deref()
+                    .is_some_and(|f| f.starts_with("data.score"))
+                {
+                    error.rule = Some("scale_shape");
+                }
+                error
+            })?),
+            "correct" => ObservationCommand::Correct(parse_data(data)?),
+            other => {
+                return Err(CommandError::invalid(
+                    "known_command",
+                    format!("unknown observation command {other:?}"),
+                ))
+            }
+        })
+    }
+
+    /// The consent scope a therapist needs for this command.
+    fn scope(&self) -> Scope {
+        match self {
+            ObservationCommand::Score(_) => Scope::Scores,
+            _ => Scope::Observations,
+        }
+    }
+}
+
+pub(crate) async fn decide(
+    context: &Context<'_>,
+    request: &Request<ObservationCommand>,
+) -> Result<Vec<NewEvent>, CommandError> {
+    // Domain §5: the patient themselves, a therapist holding the patient's consent for
+    // observations (scores for questionnaires), or the clinic of an active course.
+    let actor = request.actor();
+    require_role(
+        actor,
+        &[Role::Patient, Role::Therapist, Role::Clinic],
+        request.name,
+    )?;
+    require_patient_self(actor, context.patient_id())?;
+    let doses = context.doses().await?;
+    match actor.role {
+        Role::Therapist => {
+            let consents = context.consents().await?;
+            require_therapist_consent(
+                actor,
+                &consents,
+                request.command.scope(),
+                request.received_at,
+            )?;
+        }
+        Role::Clinic => require_clinic_with_active_course(actor, &doses)?,
+        _ => {}
+    }
+    match &request.command {
+        ObservationCommand::Record(command) => record::decide(context, &doses, request, command),
+        ObservationCommand::Score(command) => score::decide(request, command),
+        ObservationCommand::Correct(command) => correct::decide(context, request, command),
+    }
+}
+
+/// Whether an observation id is already used in this patient's record.
+fn observation_exists(context: &Context<'_>, observation_id: ObservationId) -> bool {
+    live_events(context.own()).any(|(_, record)| {
+        matches!(
+            &record.payload,
+            EventPayload::Observation(ObservationEvent::ObservationRecorded(recorded))
+                if recorded.observation_id == observation_id
+        )
+    })
+}

@@ -1,0 +1,71 @@
+//! Why a projection step failed, and whether retrying can help.
+
+use carelog_eventlog::ReadError;
+
+/// A failure of the projector. `Database` errors caused by the data of one commit (SQLSTATE
+/// classes 22 and 23: a value or a constraint) park that commit in the dead-letter table;
+/// every other failure is transient: the batch rolls back and is retried from the checkpoint.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    #[error("{action}: {source}")]
+    Database {
+        action: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("apply the read-model migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("read the care log: {0}")]
+    Log(#[from] ReadError),
+    #[error("{action}: {reason}")]
+    Consumer {
+        action: &'static str,
+        reason: String,
+    },
+    #[error("log position {position}: {reason}")]
+    Inconsistent { position: u64, reason: &'static str },
+    #[error("invalid projection configuration: {0}")]
+    Config(String),
+}
+
+impl ProjectionError {
+    pub(crate) fn database(action: &'static str) -> impl FnOnce(sqlx::Error) -> ProjectionError {
+        move |source| ProjectionError::Database { action, source }
+    }
+
+    pub(crate) fn consumer<E: std::fmt::Display>(
+        action: &'static str,
+    ) -> impl FnOnce(E) -> ProjectionError {
+        move |error| ProjectionError::Consumer {
+            action,
+            reason: error.to_string(),
+        }
+    }
+
+    /// Whether the failure comes from the data being applied (so retrying cannot help and the
+    /// message is parked) rather than from the database or the log being unavailable.
+    pub(crate) fn is_caused_by_data(&self) -> bool {
+        match self {
+            ProjectionError::Database {
+                source: sqlx::Error::Database(error),
+                ..
+            } => error
+                .code()
+                .is_some_and(|code| code.starts_with("22") || code.starts_with("23")),
+            ProjectionError::Inconsistent { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// A short name of the failure for logs: never the message, which may quote data.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            ProjectionError::Database { .. } => "database",
+            ProjectionError::Migrate(_) => "migrate",
+            ProjectionError::Log(_) => "log",
+            ProjectionError::Consumer { .. } => "consumer",
+            ProjectionError::Inconsistent { .. } => "inconsistent",
+            ProjectionError::Config(_) => "config",
+        }
+    }
+}

@@ -1,0 +1,36 @@
+//! The expiry sweep: deletes grantees' rows that no active consent covers any more because a
+//! consent expired (domain §5: an expired consent is treated as revoked at its expiry). Reads
+//! filter by expiry already, so the sweep only keeps the tables honest; it runs beside the
+//! live projector, under the same writer lock.
+
+use sqlx::PgPool;
+
+use crate::consents::consent_covers;
+use crate::{checkpoint, ProjectionError};
+
+/// Removes rows of expired consents; returns how many.
+pub async fn sweep_expired(pool: &PgPool) -> Result<u64, ProjectionError> {
+    let mut transaction = pool
+        .begin()
+        .await
+        .map_err(ProjectionError::database("begin the expiry sweep"))?;
+    checkpoint::lock_writers(&mut transaction).await?;
+    let statement = format!(
+        "DELETE FROM timeline_entries t
+         WHERE t.basis IN ('consent', 'own') AND NOT {}",
+        consent_covers("now()")
+    );
+    let swept = sqlx::query(&statement)
+        .execute(&mut *transaction)
+        .await
+        .map_err(ProjectionError::database("sweep rows of expired consents"))?
+        .rows_affected();
+    transaction
+        .commit()
+        .await
+        .map_err(ProjectionError::database("commit the expiry sweep"))?;
+    if swept > 0 {
+        tracing::info!(rows = swept, "swept rows of expired consents");
+    }
+    Ok(swept)
+}

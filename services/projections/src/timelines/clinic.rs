@@ -1,0 +1,54 @@
+//! Each clinic's timeline, per clinic.
+
+use std::collections::BTreeMap;
+
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::EventContext;
+use crate::entry::{Audience, Basis, Entry, Reach, EVENT_ITEM};
+
+/// Each clinic's timeline: the dose family of its courses, grants to it, what active consents
+/// open, its alerts, and safety alerts of patients it treats.
+pub(crate) async fn clinic(
+    connection: &mut PgConnection,
+    entry: &Entry,
+    context: &EventContext,
+) -> Result<(), sqlx::Error> {
+    // BTreeMap: one row per clinic, the strongest basis wins, inserted in id order.
+    let mut readers: BTreeMap<Uuid, Basis> = BTreeMap::new();
+    match entry.reach {
+        Reach::Record => {
+            if let Some(scope) = entry.scope {
+                for clinic in context.consents.grantees_with(Audience::Clinic, scope) {
+                    readers.insert(clinic, Basis::Consent);
+                }
+            }
+            for clinic in &context.course.clinics {
+                readers.insert(*clinic, Basis::Course);
+            }
+            if let (Some((Audience::Clinic, grantee)), EVENT_ITEM) =
+                (context.grantee, entry.item.as_str())
+            {
+                readers.insert(grantee, Basis::Grant);
+            }
+        }
+        Reach::ClinicAlert => {
+            for clinic in &context.course.clinics {
+                readers.insert(*clinic, Basis::Course);
+            }
+        }
+        Reach::SafetyAlert => {
+            for clinic in &context.treating_clinics {
+                readers.insert(*clinic, Basis::SafetyException);
+            }
+        }
+        Reach::PatientOnly => {}
+    }
+    for (clinic, basis) in readers {
+        entry
+            .insert(connection, Audience::Clinic, clinic, basis)
+            .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,50 @@
+//! Each therapist's timeline, per grantee.
+
+use std::collections::BTreeMap;
+
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::EventContext;
+use crate::entry::{Audience, Basis, Entry, Reach, EVENT_ITEM};
+
+/// Each therapist's timeline: grants to it, its own target-family entries while it holds any
+/// active consent, and what active consents open.
+pub(crate) async fn therapist(
+    connection: &mut PgConnection,
+    entry: &Entry,
+    context: &EventContext,
+) -> Result<(), sqlx::Error> {
+    let mut readers: BTreeMap<Uuid, Basis> = BTreeMap::new();
+    if entry.reach != Reach::Record {
+        return Ok(());
+    }
+    if let Some(scope) = entry.scope {
+        for therapist in context.consents.grantees_with(Audience::Therapist, scope) {
+            readers.insert(therapist, Basis::Consent);
+        }
+    }
+    if entry.family == "target" && entry.item == EVENT_ITEM {
+        let own = |therapist: &Uuid| {
+            (entry.actor_role == "therapist" && entry.actor_id == *therapist)
+                || entry.related_party == Some(*therapist)
+        };
+        // "Own" outlives a revoked scope but not the last consent (domain §5).
+        for therapist in context.consents.grantees(Audience::Therapist) {
+            if own(&therapist) {
+                readers.insert(therapist, Basis::Own);
+            }
+        }
+    }
+    if let (Some((Audience::Therapist, grantee)), EVENT_ITEM) =
+        (context.grantee, entry.item.as_str())
+    {
+        readers.insert(grantee, Basis::Grant);
+    }
+    for (therapist, basis) in readers {
+        entry
+            .insert(connection, Audience::Therapist, therapist, basis)
+            .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,669 @@
+//! Domain §5 "who sees what", row by row, for each role: without consent, after a grant
+//! (past entries backfilled, later ones live), after a revocation (past entries gone too),
+//! after an expiry (at read time, then swept), and the treatment-safety exception.
+
+mod support;
+
+use anyhow::Result;
+use carelog_projections::Reader;
+use carelog_schemas::{Family, PartyId, PatientId, Role};
+use serde_json::json;
+use support::{actor, at, event, kinds, patient_actor, Harness};
+use uuid::Uuid;
+
+/// The parties around one patient: the clinic of the course, another clinic, two therapists.
+struct Care {
+    patient: PatientId,
+    clinic: PartyId,
+    other_clinic: PartyId,
+    therapist: PartyId,
+    other_therapist: PartyId,
+    course_id: Uuid,
+}
+
+impl Care {
+    fn new() -> Care {
+        Care {
+            patient: PatientId::new_random(),
+            clinic: PartyId::new_random(),
+            other_clinic: PartyId::new_random(),
+            therapist: PartyId::new_random(),
+            other_therapist: PartyId::new_random(),
+            course_id: Uuid::new_v4(),
+        }
+    }
+}
+
+/// A first week of treatment: one of each kind of entry the table distinguishes.
+async fn first_week(harness: &mut Harness, care: &Care) -> Result<()> {
+    let clinic = actor(Role::Clinic, care.clinic);
+    let therapist = actor(Role::Therapist, care.therapist);
+    let patient = patient_actor(care.patient);
+    let dose_id = Uuid::new_v4();
+    let p = care.patient;
+    harness
+        .append(
+            p,
+            clinic,
+            at("2026-03-02T09:00:00Z"),
+            event(
+                Family::Dose,
+                "course_started",
+                json!({
+                    "course_id": care.course_id, "clinic_id": care.clinic, "path": "spravato",
+                    "prescriber_id": Uuid::new_v4(), "age_65_or_older": false,
+                }),
+            ),
+        )
+        .await?;
+    harness
+        .append(p, clinic, at("2026-03-02T09:05:00Z"), event(Family::Dose, "dose_scheduled", json!({
+            "dose_id": dose_id, "course_id": care.course_id, "planned_at": "2026-03-03T09:30:00Z",
+        })))
+        .await?;
+    harness
+        .append(p, therapist, at("2026-03-02T15:00:00Z"), event(Family::Target, "target_set", json!({
+            "target_id": Uuid::new_v4(), "category": "behavioral_activation",
+            "menu_item": "walk_outside_with_support_call", "description": "walk and call my sister",
+            "plan": "three days this week",
+        })))
+        .await?;
+    harness
+        .append(p, patient, at("2026-03-02T16:00:00Z"), event(Family::Target, "session_scheduled", json!({
+            "session_id": Uuid::new_v4(), "therapist_id": care.therapist, "at": "2026-03-05T15:00:00Z",
+        })))
+        .await?;
+    harness
+        .append(p, clinic, at("2026-03-03T09:20:00Z"), event(Family::Dose, "vitals_recorded", json!({
+            "dose_id": dose_id, "phase": "pre_dose",
+            "blood_pressure": {"systolic": 150, "diastolic": 95}, "heart_rate": 80, "spo2": null,
+            "flags": ["bp_above_140_90"],
+        })))
+        .await?;
+    harness
+        .append(p, clinic, at("2026-03-03T09:30:00Z"), event(Family::Dose, "dose_administered", json!({
+            "dose_id": dose_id, "drug": "esketamine", "route": "intranasal", "amount_mg": 56,
+            "weight_kg": null, "devices": 2, "lot": null,
+            "administered_at": "2026-03-03T09:30:00Z", "flags": [],
+        })))
+        .await?;
+    harness
+        .append(
+            p,
+            clinic,
+            at("2026-03-03T10:00:00Z"),
+            event(
+                Family::Dose,
+                "side_effect_recorded",
+                json!({
+                    "dose_id": dose_id, "effect": "nausea", "severity": "mild", "note": null,
+                }),
+            ),
+        )
+        .await?;
+    harness
+        .append(
+            p,
+            patient,
+            at("2026-03-04T08:00:00Z"),
+            event(
+                Family::Observation,
+                "observation_recorded",
+                json!({
+                    "observation_id": Uuid::new_v4(), "value": {"mood": 6}, "flags": [],
+                }),
+            ),
+        )
+        .await?;
+    harness
+        .append(p, patient, at("2026-03-04T12:00:00Z"), event(Family::Observation, "observation_recorded", json!({
+            "observation_id": Uuid::new_v4(),
+            "value": {"symptom": {"symptom": "severe_headache", "detail": "since noon, very private"}},
+            "flags": ["red_flag_symptom_within_72h"],
+        })))
+        .await?;
+    harness
+        .append(p, patient, at("2026-03-04T13:00:00Z"), event(Family::Observation, "scale_scored", json!({
+            "score": {"instrument": "phq9", "items": [2, 1, 2, 1, 0, 1, 1, 0, 0], "total": 8},
+            "flags": [],
+        })))
+        .await?;
+    Ok(())
+}
+
+async fn grant(
+    harness: &mut Harness,
+    care: &Care,
+    occurred_at: &str,
+    grantee: PartyId,
+    role: &str,
+    scopes: &[&str],
+    expires_at: Option<String>,
+) -> Result<Uuid> {
+    let consent_id = Uuid::new_v4();
+    harness
+        .append(
+            care.patient,
+            patient_actor(care.patient),
+            at(occurred_at),
+            event(
+                Family::Consent,
+                "consent_granted",
+                json!({
+                    "consent_id": consent_id, "grantee_id": grantee, "grantee_role": role,
+                    "scopes": scopes, "purpose": "coordinate care", "expires_at": expires_at,
+                }),
+            ),
+        )
+        .await?;
+    Ok(consent_id)
+}
+
+async fn revoke(
+    harness: &mut Harness,
+    care: &Care,
+    occurred_at: &str,
+    consent_id: Uuid,
+) -> Result<()> {
+    harness
+        .append(
+            care.patient,
+            patient_actor(care.patient),
+            at(occurred_at),
+            event(
+                Family::Consent,
+                "consent_revoked",
+                json!({
+                    "consent_id": consent_id, "reason": null,
+                }),
+            ),
+        )
+        .await?;
+    Ok(())
+}
+
+/// The one assertion of this file: what `reader` sees of the patient, in timeline order.
+async fn check(harness: &Harness, reader: Reader, care: &Care, expected: &[&str]) -> Result<()> {
+    let entries = harness.timeline(reader, care.patient).await?;
+    assert_eq!(kinds(&entries), expected, "{reader:?}");
+    Ok(())
+}
+
+const PATIENT_FIRST_WEEK: &[&str] = &[
+    "course_started",
+    "dose_scheduled",
+    "target_set",
+    "session_scheduled",
+    "vitals_recorded",
+    "dose_administered",
+    "safety_reminder",
+    "side_effect_recorded",
+    "observation_recorded",
+    "integration_window",
+    "observation_recorded",
+    "scale_scored",
+];
+
+const AUDITOR_FIRST_WEEK: &[&str] = &[
+    "course_started",
+    "dose_scheduled",
+    "target_set",
+    "session_scheduled",
+    "vitals_recorded",
+    "alert:bp_above_140_90",
+    "dose_administered",
+    "safety_reminder",
+    "side_effect_recorded",
+    "observation_recorded",
+    "integration_window",
+    "observation_recorded",
+    "safety_alert:red_flag_symptom_within_72h",
+    "scale_scored",
+];
+
+/// The clinic of the course: its dose family, its alerts, and the safety exception.
+const COURSE_CLINIC_FIRST_WEEK: &[&str] = &[
+    "course_started",
+    "dose_scheduled",
+    "vitals_recorded",
+    "alert:bp_above_140_90",
+    "dose_administered",
+    "side_effect_recorded",
+    "integration_window",
+    "safety_alert:red_flag_symptom_within_72h",
+];
+
+#[tokio::test]
+async fn without_consent_each_role_sees_its_default() -> Result<()> {
+    let mut harness = Harness::running().await?;
+    let care = Care::new();
+    first_week(&mut harness, &care).await?;
+    harness.caught_up().await?;
+
+    check(
+        &harness,
+        Reader::Patient(care.patient),
+        &care,
+        PATIENT_FIRST_WEEK,
+    )
+    .await?;
+    check(&harness, Reader::Auditor, &care, AUDITOR_FIRST_WEEK).await?;
+    check(
+        &harness,
+        Reader::Clinic(care.clinic),
+        &care,
+        COURSE_CLINIC_FIRST_WEEK,
+    )
+    .await?;
+    check(&harness, Reader::Clinic(care.other_clinic), &care, &[]).await?;
+    // Not even the session naming it, nor the target it set: no consent, no access at all.
+    check(&harness, Reader::Therapist(care.therapist), &care, &[]).await?;
+    check(
+        &harness,
+        Reader::Therapist(care.other_therapist),
+        &care,
+        &[],
+    )
+    .await?;
+    // Another patient sees nothing of this one.
+    check(
+        &harness,
+        Reader::Patient(PatientId::new_random()),
+        &care,
+        &[],
+    )
+    .await?;
+
+    // The safety exception carries what to act on, never the note text.
+    let clinic_view = harness
+        .timeline(Reader::Clinic(care.clinic), care.patient)
+        .await?;
+    let alert = clinic_view
+        .iter()
+        .find(|entry| entry.kind.starts_with("safety_alert"))
+        .expect("safety alert");
+    assert_eq!(alert.basis, "safety_exception");
+    assert_eq!(alert.detail["symptom"], "severe_headache");
+    assert!(
+        !alert.detail.to_string().contains("private"),
+        "{}",
+        alert.detail
+    );
+    assert!(!alert.summary.contains("private"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_grant_backfills_past_entries_and_opens_later_ones() -> Result<()> {
+    let mut harness = Harness::running().await?;
+    let care = Care::new();
+    first_week(&mut harness, &care).await?;
+    grant(
+        &mut harness,
+        &care,
+        "2026-03-05T08:00:00Z",
+        care.therapist,
+        "therapist",
+        &["doses", "targets"],
+        None,
+    )
+    .await?;
+    grant(
+        &mut harness,
+        &care,
+        "2026-03-05T08:05:00Z",
+        care.other_clinic,
+        "clinic",
+        &["observations", "scores"],
+        None,
+    )
+    .await?;
+    harness.caught_up().await?;
+
+    check(
+        &harness,
+        Reader::Therapist(care.therapist),
+        &care,
+        &[
+            "course_started",
+            "dose_scheduled",
+            "target_set",
+            "session_scheduled",
+            "dose_administered",
+            "integration_window",
+            "consent_granted",
+        ],
+    )
+    .await?;
+    check(
+        &harness,
+        Reader::Clinic(care.other_clinic),
+        &care,
+        &[
+            "observation_recorded",
+            "observation_recorded",
+            "scale_scored",
+            "consent_granted",
+        ],
+    )
+    .await?;
+    // A grant to someone else changes nothing for the course clinic or the other therapist.
+    check(
+        &harness,
+        Reader::Clinic(care.clinic),
+        &care,
+        COURSE_CLINIC_FIRST_WEEK,
+    )
+    .await?;
+    check(
+        &harness,
+        Reader::Therapist(care.other_therapist),
+        &care,
+        &[],
+    )
+    .await?;
+    let therapist_view = harness
+        .timeline(Reader::Therapist(care.therapist), care.patient)
+        .await?;
+    let bases: Vec<&str> = therapist_view
+        .iter()
+        .map(|entry| entry.basis.as_str())
+        .collect();
+    assert_eq!(
+        bases,
+        ["consent", "consent", "own", "own", "consent", "consent", "grant"]
+    );
+
+    // Later entries arrive live, each only where a scope covers it.
+    harness
+        .append(care.patient, actor(Role::Clinic, care.clinic), at("2026-03-05T09:00:00Z"), event(Family::Dose, "vitals_recorded", json!({
+            "dose_id": null, "phase": "other",
+            "blood_pressure": {"systolic": 120, "diastolic": 80}, "heart_rate": 70, "spo2": 98,
+            "flags": [],
+        })))
+        .await?;
+    harness
+        .append(
+            care.patient,
+            patient_actor(care.patient),
+            at("2026-03-05T10:00:00Z"),
+            event(
+                Family::Observation,
+                "observation_recorded",
+                json!({
+                    "observation_id": Uuid::new_v4(), "value": {"note": "a good day"}, "flags": [],
+                }),
+            ),
+        )
+        .await?;
+    harness.caught_up().await?;
+    check(
+        &harness,
+        Reader::Therapist(care.therapist),
+        &care,
+        &[
+            "course_started",
+            "dose_scheduled",
+            "target_set",
+            "session_scheduled",
+            "dose_administered",
+            "integration_window",
+            "consent_granted",
+        ],
+    )
+    .await?;
+    check(
+        &harness,
+        Reader::Clinic(care.other_clinic),
+        &care,
+        &[
+            "observation_recorded",
+            "observation_recorded",
+            "scale_scored",
+            "consent_granted",
+            "observation_recorded",
+        ],
+    )
+    .await?;
+    // Vitals outside a visit belong to the open course: its clinic sees them.
+    let clinic_view = kinds(
+        &harness
+            .timeline(Reader::Clinic(care.clinic), care.patient)
+            .await?,
+    );
+    assert_eq!(
+        clinic_view.last().map(String::as_str),
+        Some("vitals_recorded")
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_revocation_removes_past_entries_of_the_revoked_scopes() -> Result<()> {
+    let mut harness = Harness::running().await?;
+    let care = Care::new();
+    first_week(&mut harness, &care).await?;
+    let doses = grant(
+        &mut harness,
+        &care,
+        "2026-03-05T08:00:00Z",
+        care.therapist,
+        "therapist",
+        &["doses"],
+        None,
+    )
+    .await?;
+    let targets = grant(
+        &mut harness,
+        &care,
+        "2026-03-05T08:01:00Z",
+        care.therapist,
+        "therapist",
+        &["targets", "vitals"],
+        None,
+    )
+    .await?;
+    let clinic_grant = grant(
+        &mut harness,
+        &care,
+        "2026-03-05T08:02:00Z",
+        care.clinic,
+        "clinic",
+        &["doses", "observations"],
+        None,
+    )
+    .await?;
+    harness.caught_up().await?;
+    check(
+        &harness,
+        Reader::Therapist(care.therapist),
+        &care,
+        &[
+            "course_started",
+            "dose_scheduled",
+            "target_set",
+            "session_scheduled",
+            "vitals_recorded",
+            "dose_administered",
+            "integration_window",
+            "consent_granted",
+            "consent_granted",
+        ],
+    )
+    .await?;
+
+    // One of two consents revoked: its scope goes, the other's and the own entries stay.
+    revoke(&mut harness, &care, "2026-03-06T08:00:00Z", doses).await?;
+    harness.caught_up().await?;
+    check(
+        &harness,
+        Reader::Therapist(care.therapist),
+        &care,
+        &[
+            "target_set",
+            "session_scheduled",
+            "vitals_recorded",
+            "consent_granted",
+            "consent_granted",
+            "consent_revoked",
+        ],
+    )
+    .await?;
+
+    // The last one revoked: nothing about the patient is left but the consents themselves.
+    revoke(&mut harness, &care, "2026-03-06T08:01:00Z", targets).await?;
+    harness.caught_up().await?;
+    check(
+        &harness,
+        Reader::Therapist(care.therapist),
+        &care,
+        &[
+            "consent_granted",
+            "consent_granted",
+            "consent_revoked",
+            "consent_revoked",
+        ],
+    )
+    .await?;
+
+    // The course clinic's own right to its dose family outlives its revoked consent; what only
+    // the consent opened (observations) goes.
+    let with_consent = kinds(
+        &harness
+            .timeline(Reader::Clinic(care.clinic), care.patient)
+            .await?,
+    );
+    assert_eq!(
+        with_consent
+            .iter()
+            .filter(|kind| *kind == "observation_recorded")
+            .count(),
+        2
+    );
+    revoke(&mut harness, &care, "2026-03-06T08:02:00Z", clinic_grant).await?;
+    harness.caught_up().await?;
+    let mut expected: Vec<&str> = COURSE_CLINIC_FIRST_WEEK.to_vec();
+    expected.extend(["consent_granted", "consent_revoked"]);
+    check(&harness, Reader::Clinic(care.clinic), &care, &expected).await?;
+
+    // A later grant brings them back.
+    grant(
+        &mut harness,
+        &care,
+        "2026-03-07T08:00:00Z",
+        care.therapist,
+        "therapist",
+        &["targets"],
+        None,
+    )
+    .await?;
+    harness.caught_up().await?;
+    check(
+        &harness,
+        Reader::Therapist(care.therapist),
+        &care,
+        &[
+            "target_set",
+            "session_scheduled",
+            "consent_granted",
+            "consent_granted",
+            "consent_revoked",
+            "consent_revoked",
+            "consent_granted",
+        ],
+    )
+    .await?;
+    // The patient and the auditor keep the whole story.
+    let patient_view = kinds(
+        &harness
+            .timeline(Reader::Patient(care.patient), care.patient)
+            .await?,
+    );
+    assert_eq!(patient_view.len(), PATIENT_FIRST_WEEK.len() + 7);
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_expired_consent_shows_nothing_after_its_expiry_even_without_an_event() -> Result<()> {
+    let mut harness = Harness::running().await?;
+    let care = Care::new();
+    first_week(&mut harness, &care).await?;
+    let now = time::OffsetDateTime::now_utc();
+    let in_an_hour = now + time::Duration::hours(1);
+    let expiry = in_an_hour.format(&time::format_description::well_known::Rfc3339)?;
+    grant(
+        &mut harness,
+        &care,
+        "2026-03-05T08:00:00Z",
+        care.other_therapist,
+        "therapist",
+        &["vitals", "side_effects"],
+        Some(expiry),
+    )
+    .await?;
+    harness.caught_up().await?;
+
+    let before = harness
+        .timeline_at(Reader::Therapist(care.other_therapist), care.patient, now)
+        .await?;
+    assert_eq!(
+        kinds(&before),
+        ["vitals_recorded", "side_effect_recorded", "consent_granted"]
+    );
+    let after = harness
+        .timeline_at(
+            Reader::Therapist(care.other_therapist),
+            care.patient,
+            in_an_hour + time::Duration::seconds(1),
+        )
+        .await?;
+    assert_eq!(kinds(&after), ["consent_granted"]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_sweep_deletes_rows_of_expired_consents() -> Result<()> {
+    let mut harness = Harness::running().await?;
+    let care = Care::new();
+    first_week(&mut harness, &care).await?;
+    let expires_at = time::OffsetDateTime::now_utc() + time::Duration::milliseconds(1500);
+    let expiry = expires_at.format(&time::format_description::well_known::Rfc3339)?;
+    grant(
+        &mut harness,
+        &care,
+        "2026-03-05T08:00:00Z",
+        care.other_therapist,
+        "therapist",
+        &["vitals"],
+        Some(expiry),
+    )
+    .await?;
+    harness.caught_up().await?;
+    let rows = || async {
+        let (count,): (i64,) = sqlx::query_as(
+            "SELECT count(*) FROM timeline_entries WHERE viewer_id = $1 AND basis = 'consent'",
+        )
+        .bind(care.other_therapist.as_uuid())
+        .fetch_one(&harness.pool)
+        .await?;
+        anyhow::Ok(count)
+    };
+    assert_eq!(rows().await?, 1, "the vitals row before expiry");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while rows().await? > 0 {
+        carelog_projections::sweep::sweep_expired(&harness.pool).await?;
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the sweep never removed the row"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    check(
+        &harness,
+        Reader::Therapist(care.other_therapist),
+        &care,
+        &["consent_granted"],
+    )
+    .await?;
+    Ok(())
+}
