@@ -4,7 +4,9 @@
 
 SHELL := /bin/bash
 
-NATS_URL ?= nats://127.0.0.1:4222
+# The all-in-one process logs in as `carelog` (infra/nats/authorization.conf; development
+# password, loopback only). A URL without a login connects without one (a server without users).
+NATS_URL ?= nats://carelog:carelog-dev-only@127.0.0.1:4222
 DATABASE_URL ?= postgres://carelog:carelog@127.0.0.1:5432/carelog
 export NATS_URL
 export DATABASE_URL

@@ -23,7 +23,7 @@ down_nats() {
     rm -f "$NATS_PIDFILE"
     parse_url "${NATS_URL%%,*}"
     if nats_info "${URL_HOST:-127.0.0.1}" "${URL_PORT:-4222}" >/dev/null; then
-        echo "nats: the server at ${NATS_URL%%,*} was not started by infra/up.sh; leaving it alone"
+        echo "nats: the server at $(redact_url "${NATS_URL%%,*}") was not started by infra/up.sh; leaving it alone"
     else
         echo "nats: no nats-server started by infra/up.sh is running; nothing to stop"
     fi

@@ -5,7 +5,7 @@
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DATA_DIR="$REPO_ROOT/.data"
 
-NATS_URL="${NATS_URL:-nats://127.0.0.1:4222}"
+NATS_URL="${NATS_URL:-nats://carelog:carelog-dev-only@127.0.0.1:4222}"
 DATABASE_URL="${DATABASE_URL:-postgres://carelog:carelog@127.0.0.1:5432/carelog}"
 
 die() {

@@ -33,29 +33,36 @@ nats_pid_is_ours() {
 }
 
 up_nats() {
-    local first_url="${NATS_URL%%,*}" info bin pid
+    local first_url="${NATS_URL%%,*}" info bin pid shown_url
+    shown_url="$(redact_url "$first_url")"
     parse_url "$first_url"
     local host="${URL_HOST:-127.0.0.1}" port="${URL_PORT:-4222}"
 
     if nats_pid_is_ours; then
         pid="$(tr -dc '0-9' <"$NATS_PIDFILE")"
         nats_info "$host" "$port" >/dev/null ||
-            die "nats: our nats-server (pid $pid) runs but does not answer at $first_url; run \`make down\` and try again"
-        echo "nats: already running at $first_url (pid $pid, data in .data/nats)"
+            die "nats: our nats-server (pid $pid) runs but does not answer at $shown_url; run \`make down\` and try again"
+        echo "nats: already running at $shown_url (pid $pid, data in .data/nats)"
+        if [[ "$(nats_info "$host" "$port")" != *'"auth_required":true'* ]]; then
+            warn "nats: warning: our nats-server was started before infra/nats/authorization.conf existed and lets anyone in; \`make down && make up\` restarts it with the users and permissions"
+        fi
         return
     fi
     rm -f "$NATS_PIDFILE"
 
     if info="$(nats_info "$host" "$port")"; then
-        echo "nats: using existing server at $first_url (not started by infra/up.sh; left alone)"
+        echo "nats: using existing server at $shown_url (not started by infra/up.sh; left alone)"
+        if [[ "$info" != *'"auth_required":true'* && -n "$URL_USER" ]]; then
+            echo "nats: it does not ask for a login; the one in NATS_URL ($URL_USER) is sent and ignored, and every client may use every subject"
+        fi
         if [[ "$info" != *'"jetstream":true'* ]]; then
-            warn "nats: warning: the server at $first_url does not advertise JetStream; carelog needs it (nats-server -js)"
+            warn "nats: warning: the server at $shown_url does not advertise JetStream; carelog needs it (nats-server -js)"
         fi
         return
     fi
 
     is_loopback "$host" ||
-        die "nats: nothing answers at $first_url and infra/up.sh only starts servers on loopback; start one there or set NATS_URL"
+        die "nats: nothing answers at $shown_url and infra/up.sh only starts servers on loopback; start one there or set NATS_URL"
 
     bin="$(find_nats_server)"
     if [[ -z "$bin" ]]; then
@@ -90,12 +97,12 @@ up_nats() {
 $(tail -n 20 "$NATS_LOG")"
         fi
         if info="$(nats_info "$host" "$port")"; then
-            echo "nats: started nats-server $("$bin" --version 2>/dev/null | grep -o 'v[0-9][0-9.]*' || true) at $first_url (pid $pid, data in .data/nats, log .data/nats.log)"
+            echo "nats: started nats-server $("$bin" --version 2>/dev/null | grep -o 'v[0-9][0-9.]*' || true) at $shown_url (pid $pid, data in .data/nats, log .data/nats.log)"
             return
         fi
         sleep 0.1
     done
-    die "nats: nats-server (pid $pid) did not answer at $first_url within 10 s; last lines of .data/nats.log:
+    die "nats: nats-server (pid $pid) did not answer at $shown_url within 10 s; last lines of .data/nats.log:
 $(tail -n 20 "$NATS_LOG")"
 }
 

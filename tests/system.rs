@@ -10,7 +10,7 @@ use carelog_schemas::{
     Actor, CommandId, CommitDraft, CommitId, ConsentId, CorrelationId, CourseId, DoseId, EventId,
     EventPayload, EventRecord, Family, PartyId, PatientId, RecordedEvent, Role, Timestamp,
 };
-use carelog_testkit::{NatsServer, TestDatabase};
+use carelog_testkit::{NatsServer, NatsUser, TestDatabase};
 use futures::StreamExt;
 
 fn dose_scheduled(patient_id: PatientId, planned_at: &str) -> Result<CommitDraft> {
@@ -52,25 +52,49 @@ async fn events_appended_while_the_system_runs_replay_export_and_project_faithfu
         duplicate_window_secs: 600,
         database_url: database.url().to_owned(),
     };
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    // The system runs beside the test's body in this task (its future is not `Send`, as
-    // `main` never needs it to be); the body stops it when it ends, however it ends.
-    let system = carelog::run(config.clone(), async {
-        let _ = stopped.await;
-    });
-    let body = async {
-        let outcome = exercise_the_system(&server, &database, config.clone()).await;
-        let _ = stop.send(());
-        outcome
-    };
-    let (system_outcome, body_outcome) = tokio::time::timeout(
-        Duration::from_secs(120),
-        futures::future::join(system, body),
+    while_the_system_runs(
+        config.clone(),
+        exercise_the_system(&server, &database, config),
     )
     .await
+}
+
+/// Runs `body` while the whole system (`carelog::run`) runs beside it in this task (its future
+/// is not `Send`, as `main` never needs it to be). Fails at once, with the system's error, if
+/// the system stops before the body ends; otherwise stops the system when the body ends,
+/// however it ends.
+async fn while_the_system_runs(
+    config: carelog::Config,
+    body: impl std::future::Future<Output = Result<()>>,
+) -> Result<()> {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let system = carelog::run(config, async {
+        let _ = stopped.await;
+    });
+    tokio::pin!(system);
+    tokio::pin!(body);
+    let first = tokio::time::timeout(Duration::from_secs(120), async {
+        tokio::select! {
+            ended = &mut system => futures::future::Either::Left(ended),
+            outcome = &mut body => futures::future::Either::Right(outcome),
+        }
+    })
+    .await
     .context("the system test did not finish within 120 s")?;
-    body_outcome?;
-    system_outcome
+    match first {
+        futures::future::Either::Left(ended) => Err(ended
+            .err()
+            .unwrap_or_else(|| anyhow::anyhow!("it returned Ok"))
+            .context("the system stopped before the test ended")),
+        futures::future::Either::Right(outcome) => {
+            let _ = stop.send(());
+            let stopped = tokio::time::timeout(Duration::from_secs(30), &mut system)
+                .await
+                .context("the system did not stop within 30 s")?;
+            outcome?;
+            stopped
+        }
+    }
 }
 
 async fn exercise_the_system(
@@ -149,44 +173,30 @@ async fn exercise_the_system(
     carelog::verify(config).await
 }
 
-/// The whole path a clinic integration and a therapist dashboard see: a patient's consent sent
-/// as a JSON command over NATS to the running system is validated, appended, answered, and
-/// projected into the therapist's timeline; a command that breaks a rule appends nothing.
+/// The whole path a patient app and a therapist dashboard see, on a server with the users and
+/// permissions of `infra/nats/authorization.conf`: a patient's consent sent as a JSON command
+/// over NATS (logged in as a patient client) to the running system (logged in as `carelog`) is
+/// validated, appended, answered, and projected into the therapist's timeline; a command that
+/// breaks a rule appends nothing.
 #[tokio::test]
 async fn a_command_sent_to_the_running_system_reaches_the_grantees_timeline() -> Result<()> {
-    let server = NatsServer::start().await?;
+    let server = NatsServer::start_with_authorization().await?;
     let database = TestDatabase::create().await?;
     let config = carelog::Config {
-        nats_url: server.url(),
+        nats_url: server.url_as(NatsUser::Carelog),
         stream: "CARE".to_owned(),
         replicas: 1,
         duplicate_window_secs: 600,
         database_url: database.url().to_owned(),
     };
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let system = carelog::run(config, async {
-        let _ = stopped.await;
-    });
-    let body = async {
-        let outcome = grant_consent_through_the_system(&server, &database).await;
-        let _ = stop.send(());
-        outcome
-    };
-    let (system_outcome, body_outcome) = tokio::time::timeout(
-        Duration::from_secs(120),
-        futures::future::join(system, body),
-    )
-    .await
-    .context("the system test did not finish within 120 s")?;
-    body_outcome?;
-    system_outcome
+    while_the_system_runs(config, grant_consent_through_the_system(&server, &database)).await
 }
 
 async fn grant_consent_through_the_system(
     server: &NatsServer,
     database: &TestDatabase,
 ) -> Result<()> {
-    let client = server.client().await?;
+    let client = server.client_as(NatsUser::Patient).await?;
     let patient = PatientId::new_random();
     let therapist = PartyId::new_random();
     let command = |command_id: CommandId, actor_role: &str, actor: String| {
@@ -227,7 +237,8 @@ async fn grant_consent_through_the_system(
         }
     };
 
-    // Only the patient grants consent.
+    // Only the patient grants consent: a command naming a clinic as its actor is refused by the
+    // consent service itself.
     let forbidden = request(command(
         CommandId::new_random(),
         "clinic",

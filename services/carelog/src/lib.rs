@@ -11,8 +11,16 @@ use carelog_projections::{Lag, ProjectionConfig, Projector};
 /// Configuration of a carelog process, from flags or the environment.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Config {
-    /// NATS server holding the care log.
-    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    /// NATS server holding the care log, with the login to use if it needs one
+    /// (`nats://user:password@host:port`; several URLs separated by commas). The default logs
+    /// in to the `make up` server as its `carelog` user (development password, loopback only);
+    /// a URL without a login connects without one.
+    #[arg(
+        long,
+        env = "NATS_URL",
+        default_value = "nats://carelog:carelog-dev-only@127.0.0.1:4222",
+        hide_env_values = true
+    )]
     pub nats_url: String,
     /// JetStream stream name of the care log.
     #[arg(long, env = "CARELOG_STREAM", default_value = "CARE")]
@@ -55,16 +63,18 @@ pub async fn connect_care_log(config: &Config) -> Result<CareLog> {
 
 /// Connects to NATS, sets up the care stream, and returns both the connection and the log.
 async fn connect(config: &Config) -> Result<(async_nats::Client, CareLog)> {
-    let client = async_nats::ConnectOptions::new()
+    let shown_url = carelog_commands::redact_nats_url(&config.nats_url);
+    let (options, servers) = carelog_commands::nats_connect_options(&config.nats_url)?;
+    let client = options
         .name("carelog")
         .retry_on_initial_connect()
-        .connect(&config.nats_url)
+        .connect(servers)
         .await
-        .with_context(|| format!("connect to NATS at {}", config.nats_url))?;
+        .with_context(|| format!("connect to NATS at {shown_url}"))?;
     let connect = CareLog::connect(client.clone(), config.care_log_config());
     tokio::time::timeout(Duration::from_secs(30), connect)
         .await
-        .with_context(|| format!("NATS at {} did not answer within 30 s", config.nats_url))?
+        .with_context(|| format!("NATS at {shown_url} did not answer within 30 s"))?
         .context("set up the care stream")
         .map(|care_log| (client, care_log))
 }
@@ -81,7 +91,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         .await
         .context("read the care log's position")?;
     tracing::info!(
-        nats = %config.nats_url,
+        nats = %carelog_commands::redact_nats_url(&config.nats_url),
         stream = %config.stream,
         replicas = config.replicas,
         position,
@@ -146,6 +156,44 @@ pub async fn projections_lag(config: Config) -> Result<Lag> {
     carelog_projections::lag(&pool, &care_log)
         .await
         .context("read the projections' lag")
+}
+
+/// Rebuilds every read model from log position 1 into a fresh schema while the live one keeps
+/// serving, then swaps it in (`carelog_projections::rebuild`), drawing a progress bar with the
+/// events applied per second on standard error.
+pub async fn projections_rebuild(
+    config: Config,
+    batch_size: usize,
+) -> Result<carelog_projections::RebuildOutcome> {
+    let care_log = connect_care_log(&config).await?;
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} rebuild [{elapsed_precise}] {wide_bar} {pos}/{len} positions {msg}",
+        )
+        .context("build the progress bar's template")?,
+    );
+    let started = std::time::Instant::now();
+    let outcome = carelog_projections::rebuild(
+        &config.database_url,
+        carelog_projections::LIVE_SCHEMA,
+        &care_log,
+        batch_size,
+        |progress| {
+            bar.set_length(progress.target.max(progress.checkpoint));
+            bar.set_position(progress.checkpoint);
+            let seconds = started.elapsed().as_secs_f64().max(1e-3);
+            bar.set_message(format!(
+                "{} events, {:.0} events/s",
+                progress.events,
+                progress.events as f64 / seconds
+            ));
+        },
+    )
+    .await
+    .context("rebuild the projections' read models");
+    bar.finish();
+    outcome
 }
 
 /// Verifies the whole care log and fails at the first break.

@@ -45,6 +45,13 @@ enum Command {
 enum ProjectionsCommand {
     /// Show the last log position applied to the read models beside the log's last position.
     Lag,
+    /// Rebuild every read model from log position 1 into a new schema while the live one keeps
+    /// serving, then swap them in one transaction. Safe beside a running projector.
+    Rebuild {
+        /// Messages applied per transaction.
+        #[arg(long, default_value_t = 512)]
+        batch_size: usize,
+    },
 }
 
 #[tokio::main]
@@ -70,6 +77,19 @@ async fn main() -> ExitCode {
                     lag.behind()
                 );
             })
+        }
+        Command::Projections(ProjectionsCommand::Rebuild { batch_size }) => {
+            carelog::projections_rebuild(cli.config, batch_size)
+                .await
+                .map(|outcome| {
+                    println!(
+                        "checkpoint={} replaced_checkpoint={} events={} parked={}",
+                        outcome.checkpoint,
+                        outcome.replaced_checkpoint,
+                        outcome.events,
+                        outcome.parked
+                    );
+                })
         }
     };
     match result {

@@ -9,6 +9,7 @@
 //! crate.
 
 pub mod authorize;
+mod connection;
 mod correction;
 mod envelope;
 mod error;
@@ -16,6 +17,7 @@ mod runtime;
 mod server;
 pub mod state;
 
+pub use connection::{development_nats_url, nats_connect_options, redact_nats_url, InvalidNatsUrl};
 pub use correction::check_correction;
 pub use envelope::{parse_data, parse_envelope, CommandMeta, RawCommand};
 pub use error::{CommandError, ErrorCode};

@@ -13,6 +13,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
+use crate::connection::{development_nats_url, nats_connect_options, redact_nats_url};
 use crate::runtime::{execute, Outcome, RuntimeOptions, Service};
 
 /// First tokens of every command subject: `care.cmd.<service>.<command>`. The care stream's
@@ -26,6 +27,7 @@ pub const REPLAYED_HEADER: &str = "Carelog-Replayed";
 /// Why a service could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    /// `url` has its passwords hidden.
     #[error("connect to NATS at {url}: {reason}")]
     Connect { url: String, reason: String },
     #[error("set up the care log: {0}")]
@@ -37,6 +39,7 @@ pub enum ServeError {
 /// Where a service finds NATS and the care log, and how it runs.
 #[derive(Debug, Clone)]
 pub struct ServiceConfig {
+    /// May carry a login: `nats://user:password@host:port` (see [`crate::nats_connect_options`]).
     pub nats_url: String,
     pub care_log: CareLogConfig,
     pub runtime: RuntimeOptions,
@@ -44,8 +47,14 @@ pub struct ServiceConfig {
 
 impl ServiceConfig {
     /// From the environment, with the variables and defaults of the `carelog` binary
-    /// (`NATS_URL`, `CARELOG_STREAM`, `CARELOG_REPLICAS`, `CARELOG_DUPLICATE_WINDOW_SECS`).
+    /// (`NATS_URL`, `CARELOG_STREAM`, `CARELOG_REPLICAS`, `CARELOG_DUPLICATE_WINDOW_SECS`);
+    /// without `NATS_URL`, the `make up` server logged in as the all-in-one `carelog` user.
     pub fn from_env() -> Result<Self, String> {
+        Self::from_env_or(&development_nats_url("carelog"))
+    }
+
+    /// Like [`ServiceConfig::from_env`], with `default_nats_url` when `NATS_URL` is unset.
+    pub fn from_env_or(default_nats_url: &str) -> Result<Self, String> {
         let var = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
         let mut care_log = CareLogConfig::default();
         if let Some(stream) = var("CARELOG_STREAM") {
@@ -63,7 +72,7 @@ impl ServiceConfig {
             care_log.duplicate_window = Duration::from_secs(seconds);
         }
         Ok(ServiceConfig {
-            nats_url: var("NATS_URL").unwrap_or_else(|| "nats://127.0.0.1:4222".to_owned()),
+            nats_url: var("NATS_URL").unwrap_or_else(|| default_nats_url.to_owned()),
             care_log,
             runtime: RuntimeOptions::default(),
         })
@@ -71,13 +80,18 @@ impl ServiceConfig {
 
     /// Connects to NATS (waiting for it to come up) and sets up the care log.
     pub async fn connect(&self, name: &str) -> Result<(async_nats::Client, CareLog), ServeError> {
-        let client = async_nats::ConnectOptions::new()
+        let (options, servers) =
+            nats_connect_options(&self.nats_url).map_err(|error| ServeError::Connect {
+                url: error.url.clone(),
+                reason: error.reason,
+            })?;
+        let client = options
             .name(name)
             .retry_on_initial_connect()
-            .connect(&self.nats_url)
+            .connect(servers)
             .await
             .map_err(|error| ServeError::Connect {
-                url: self.nats_url.clone(),
+                url: redact_nats_url(&self.nats_url),
                 reason: error.to_string(),
             })?;
         let log = CareLog::connect(client.clone(), self.care_log.clone()).await?;
@@ -97,7 +111,8 @@ pub async fn run_service<S: Service>(
 }
 
 /// What every service binary's `main` does: tracing from `RUST_LOG` (default `info`), the
-/// configuration from the environment, then [`run_service`] until Ctrl-C or SIGTERM.
+/// configuration from the environment (without `NATS_URL`: the `make up` server, logged in as
+/// the service's own user), then [`run_service`] until Ctrl-C or SIGTERM.
 pub async fn service_main<S: Service>(service: S) -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -106,7 +121,7 @@ pub async fn service_main<S: Service>(service: S) -> std::process::ExitCode {
         )
         .with_target(false)
         .init();
-    let config = match ServiceConfig::from_env() {
+    let config = match ServiceConfig::from_env_or(&development_nats_url(S::NAME)) {
         Ok(config) => config,
         Err(error) => {
             tracing::error!(%error, "invalid configuration");

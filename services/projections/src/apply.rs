@@ -92,6 +92,18 @@ async fn apply_event(
         timelines::clinic(connection, entry, &context).await?;
         timelines::therapist(connection, entry, &context).await?;
     }
+    // Derived from the history including this event's own entries.
+    let later = crate::schedule::next_dose_due(connection, event, &event_entry)
+        .await?
+        .into_iter()
+        .chain(crate::suggestions::raise(connection, event, &event_entry).await?);
+    for entry in later {
+        timelines::auditor(connection, &entry).await?;
+        timelines::patient(connection, &entry).await?;
+        timelines::clinic(connection, &entry, &context).await?;
+        timelines::therapist(connection, &entry, &context).await?;
+    }
+    crate::suggestions::withdraw(connection, event).await?;
     consents::apply(connection, event, position).await?;
     mark_correction(connection, event).await?;
     Ok(())

@@ -46,7 +46,22 @@ pub(crate) async fn apply_batch(
         .await
         .map_err(ProjectionError::database("begin a projection batch"))?;
     checkpoint::lock_writers(&mut transaction).await?;
-    let start = checkpoint::read(&mut transaction).await?;
+    let outcome = apply_in_transaction(&mut transaction, care_log, incoming).await?;
+    transaction
+        .commit()
+        .await
+        .map_err(ProjectionError::database("commit a projection batch"))?;
+    Ok(outcome)
+}
+
+/// Applies `incoming` inside the caller's transaction (which holds whatever lock its schema
+/// needs) and writes the new checkpoint there; the caller commits.
+pub(crate) async fn apply_in_transaction(
+    transaction: &mut Transaction<'_, Postgres>,
+    care_log: &CareLog,
+    incoming: Vec<Incoming>,
+) -> Result<BatchOutcome, ProjectionError> {
+    let start = checkpoint::read(transaction).await?;
     let mut outcome = BatchOutcome {
         checkpoint: start,
         ..BatchOutcome::default()
@@ -65,17 +80,14 @@ pub(crate) async fn apply_batch(
             continue;
         }
         if position > outcome.checkpoint + 1 {
-            fill_gap(&mut transaction, care_log, &mut outcome, position - 1).await?;
+            fill_gap(transaction, care_log, &mut outcome, position - 1).await?;
         }
-        apply_one(&mut transaction, &mut outcome, item).await?;
+        let item = with_raw_payload(care_log, item).await?;
+        apply_one(transaction, &mut outcome, item).await?;
     }
     if outcome.checkpoint > start {
-        checkpoint::write(&mut transaction, outcome.checkpoint).await?;
+        checkpoint::write(transaction, outcome.checkpoint).await?;
     }
-    transaction
-        .commit()
-        .await
-        .map_err(ProjectionError::database("commit a projection batch"))?;
     Ok(outcome)
 }
 
@@ -100,7 +112,8 @@ async fn fill_gap(
                 return Err(ProjectionError::Log(clone_read_error(error)));
             }
         }
-        apply_one(transaction, outcome, Incoming::Read(read)).await?;
+        let item = with_raw_payload(care_log, Incoming::Read(read)).await?;
+        apply_one(transaction, outcome, item).await?;
     }
     if outcome.checkpoint < until {
         return Err(ProjectionError::Consumer {
@@ -109,6 +122,33 @@ async fn fill_gap(
         });
     }
     Ok(())
+}
+
+/// A message a replay could not decode, fetched again as raw bytes, so that it is parked with
+/// its payload exactly as the live consumer parks it (a rebuild equals the live projection).
+async fn with_raw_payload(care_log: &CareLog, item: Incoming) -> Result<Incoming, ProjectionError> {
+    let position = match &item {
+        Incoming::Read(Err(error)) => match error.position() {
+            Some(position) => position,
+            None => return Ok(item),
+        },
+        _ => return Ok(item),
+    };
+    let raw = care_log
+        .jetstream()
+        .get_stream_no_info(&care_log.config().stream_name)
+        .await
+        .map_err(ProjectionError::consumer("open the care stream"))?
+        .direct_get(position)
+        .await
+        .map_err(ProjectionError::consumer(
+            "read an undecodable message's bytes",
+        ))?;
+    Ok(Incoming::Message {
+        position,
+        subject: raw.subject.to_string(),
+        payload: raw.payload,
+    })
 }
 
 /// Decodes and applies one message under a savepoint, or parks it.

@@ -7,8 +7,9 @@ use sqlx::PgConnection;
 use crate::database::{from_db_position, to_db_position};
 use crate::ProjectionError;
 
-/// Key of the advisory lock every writer of the read models takes ("carelog" in ASCII).
-const WRITER_LOCK_KEY: i64 = 0x0063_6172_656c_6f67;
+/// Key of the advisory lock every writer of the read models takes ("carelog" in ASCII); an
+/// operator holding it in a transaction pauses every writer.
+pub const WRITER_LOCK_KEY: i64 = 0x0063_6172_656c_6f67;
 
 /// Takes the writers' lock until the end of the current transaction.
 pub(crate) async fn lock_writers(connection: &mut PgConnection) -> Result<(), ProjectionError> {

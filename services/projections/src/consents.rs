@@ -256,6 +256,7 @@ async fn backfill(
         "INSERT INTO timeline_entries (audience, viewer_id, basis, {COPIED_COLUMNS})
          SELECT $1, $2, '{basis}', {COPIED_COLUMNS} FROM timeline_entries
          WHERE audience = 'auditor' AND patient_id = $3 AND scope = ANY($4)
+           AND ($1 = 'therapist' OR item NOT LIKE 'suggestion:%')
          ON CONFLICT DO NOTHING",
         basis = Basis::Consent.as_str(),
     );

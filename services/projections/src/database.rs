@@ -47,20 +47,43 @@ pub async fn connect(
     let mut setup = PgConnection::connect_with(&options)
         .await
         .map_err(ProjectionError::database("connect to PostgreSQL"))?;
-    sqlx::raw_sql(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+    // Two processes starting at once (the system and `carelog projections lag`, say) would
+    // race on `CREATE SCHEMA IF NOT EXISTS`, which is not safe under concurrency in
+    // PostgreSQL: set-up is serialized by a session advisory lock, released when it is done.
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(SETUP_LOCK_KEY)
         .execute(&mut setup)
         .await
-        .map_err(ProjectionError::database("create the projections' schema"))?;
+        .map_err(ProjectionError::database("lock the projections' set-up"))?;
+    let set_up = async {
+        // `sqlx::query`, not `raw_sql`: a `raw_sql` future is not `Send` for every lifetime.
+        sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+            .persistent(false)
+            .execute(&mut setup)
+            .await
+            .map_err(ProjectionError::database("create the projections' schema"))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(CONNECT_TIMEOUT)
+            .connect_with(options.options([("search_path", schema)]))
+            .await
+            .map_err(ProjectionError::database("connect the projections' pool"))?;
+        MIGRATOR.run(&pool).await?;
+        Ok(pool)
+    }
+    .await;
+    // Closing the session releases the lock too; unlock first so the next waiter need not
+    // wait for the close to reach the server.
+    let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(SETUP_LOCK_KEY)
+        .execute(&mut setup)
+        .await;
     let _ = setup.close().await;
-    let pool = PgPoolOptions::new()
-        .max_connections(max_connections)
-        .acquire_timeout(CONNECT_TIMEOUT)
-        .connect_with(options.options([("search_path", schema)]))
-        .await
-        .map_err(ProjectionError::database("connect the projections' pool"))?;
-    MIGRATOR.run(&pool).await?;
-    Ok(pool)
+    set_up
 }
+
+/// Key of the session advisory lock that serializes schema creation and migrations.
+const SETUP_LOCK_KEY: i64 = 0x6361_7265_6c6f_6701; // "carelog" + 1
 
 /// A log position as PostgreSQL stores it (`bigint`).
 pub fn to_db_position(position: u64) -> Result<i64, ProjectionError> {

@@ -122,7 +122,7 @@ fn flags_of(payload: &EventPayload) -> Flags {
     }
 }
 
-fn rfc3339(instant: time::OffsetDateTime) -> String {
+pub(crate) fn rfc3339(instant: time::OffsetDateTime) -> String {
     instant
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| instant.to_string())

@@ -76,6 +76,9 @@ pub(crate) enum Reach {
     ClinicAlert,
     /// Treating clinics and auditor, without the note text (domain §5 safety exception).
     SafetyAlert,
+    /// Therapists whose active consent covers the entry's scope, and the auditor (window and
+    /// notch suggestions, domain §5).
+    TherapistSuggestion,
 }
 
 /// A timeline entry, the same for every reader who may see it.

@@ -26,6 +26,8 @@ pub enum ProjectionError {
     Inconsistent { position: u64, reason: &'static str },
     #[error("invalid projection configuration: {0}")]
     Config(String),
+    #[error("another rebuild of the read models is running")]
+    RebuildRunning,
 }
 
 impl ProjectionError {
@@ -66,6 +68,7 @@ impl ProjectionError {
             ProjectionError::Consumer { .. } => "consumer",
             ProjectionError::Inconsistent { .. } => "inconsistent",
             ProjectionError::Config(_) => "config",
+            ProjectionError::RebuildRunning => "rebuild_running",
         }
     }
 }

@@ -9,7 +9,8 @@
 //! scopes under an active consent; a grant backfills them from the auditor's history, a
 //! revocation deletes them (past entries too), and expiry is checked at read time and swept.
 //! A message that cannot be decoded or applied is parked in `dead_letters` and the projection
-//! goes on.
+//! goes on. `rebuild` builds every read model again from the log into a fresh schema and swaps it
+//! in while the live projector keeps running.
 
 mod apply;
 mod batch;
@@ -25,6 +26,9 @@ mod entry;
 mod error;
 pub mod lag;
 pub mod read;
+pub mod rebuild;
+mod schedule;
+mod suggestions;
 pub mod sweep;
 mod timelines;
 
@@ -39,6 +43,7 @@ pub use database::{from_db_position, to_db_position, LIVE_SCHEMA, MIGRATOR};
 pub use error::ProjectionError;
 pub use lag::{lag, Lag};
 pub use read::{timeline, Reader, TimelineEntry};
+pub use rebuild::{rebuild, RebuildOutcome, RebuildProgress};
 
 /// Settings of the projector.
 #[derive(Debug, Clone)]

@@ -81,14 +81,26 @@ pub async fn timeline(
     now: OffsetDateTime,
 ) -> Result<Vec<TimelineEntry>, ProjectionError> {
     let (audience, viewer_id) = reader.audience_and_viewer();
+    // The stored rows, and the missed-dose hints their next-dose-due rows turn into at `now`.
     let statement = format!(
-        "SELECT position, event_index, item, event_id, family, kind, scope, basis, occurred_at,
-                recorded_at, summary, detail::text, correction
-         FROM timeline_entries t
-         WHERE t.audience = $1 AND t.viewer_id = $2 AND t.patient_id = $3
-           AND (t.basis NOT IN ('consent', 'own') OR {})
+        "SELECT * FROM (
+             SELECT position, event_index, item, event_id, family, kind, scope, basis,
+                    occurred_at, recorded_at, summary, detail::text, correction
+             FROM timeline_entries t
+             WHERE t.audience = $1 AND t.viewer_id = $2 AND t.patient_id = $3
+               AND (t.basis NOT IN ('consent', 'own') OR {covers})
+             UNION ALL
+             SELECT position, event_index, '{missed}', event_id, family, '{missed}', scope, basis,
+                    (detail->>'due_by')::timestamptz, recorded_at,
+                    'Missed dose: it was due by ' || (detail->>'due_by'), detail::text, NULL
+             FROM timeline_entries t
+             WHERE t.audience = $1 AND t.viewer_id = $2 AND t.patient_id = $3
+               AND (t.basis NOT IN ('consent', 'own') OR {covers}) AND {is_missed}
+         ) timeline
          ORDER BY occurred_at, position, event_index, item <> 'event', item",
-        consent_covers("$4")
+        covers = consent_covers("$4"),
+        missed = crate::schedule::MISSED_DOSE,
+        is_missed = crate::schedule::missed("t", "$4"),
     );
     let rows: Vec<Row> = sqlx::query_as(&statement)
         .bind(audience)

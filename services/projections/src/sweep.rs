@@ -3,7 +3,7 @@
 //! filter by expiry already, so the sweep only keeps the tables honest; it runs beside the
 //! live projector, under the same writer lock.
 
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 use crate::consents::consent_covers;
 use crate::{checkpoint, ProjectionError};
@@ -15,16 +15,7 @@ pub async fn sweep_expired(pool: &PgPool) -> Result<u64, ProjectionError> {
         .await
         .map_err(ProjectionError::database("begin the expiry sweep"))?;
     checkpoint::lock_writers(&mut transaction).await?;
-    let statement = format!(
-        "DELETE FROM timeline_entries t
-         WHERE t.basis IN ('consent', 'own') AND NOT {}",
-        consent_covers("now()")
-    );
-    let swept = sqlx::query(&statement)
-        .execute(&mut *transaction)
-        .await
-        .map_err(ProjectionError::database("sweep rows of expired consents"))?
-        .rows_affected();
+    let swept = sweep_in(&mut transaction).await?;
     transaction
         .commit()
         .await
@@ -33,4 +24,18 @@ pub async fn sweep_expired(pool: &PgPool) -> Result<u64, ProjectionError> {
         tracing::info!(rows = swept, "swept rows of expired consents");
     }
     Ok(swept)
+}
+
+/// The sweep's delete, inside the caller's transaction (which holds the writers' lock).
+pub(crate) async fn sweep_in(connection: &mut PgConnection) -> Result<u64, ProjectionError> {
+    let statement = format!(
+        "DELETE FROM timeline_entries t
+         WHERE t.basis IN ('consent', 'own') AND NOT {}",
+        consent_covers("now()")
+    );
+    Ok(sqlx::query(&statement)
+        .execute(&mut *connection)
+        .await
+        .map_err(ProjectionError::database("sweep rows of expired consents"))?
+        .rows_affected())
 }

@@ -202,6 +202,8 @@ const PATIENT_FIRST_WEEK: &[&str] = &[
     "integration_window",
     "observation_recorded",
     "scale_scored",
+    "next_dose_due",
+    "missed_dose",
 ];
 
 const AUDITOR_FIRST_WEEK: &[&str] = &[
@@ -219,6 +221,8 @@ const AUDITOR_FIRST_WEEK: &[&str] = &[
     "observation_recorded",
     "safety_alert:red_flag_symptom_within_72h",
     "scale_scored",
+    "next_dose_due",
+    "missed_dose",
 ];
 
 /// The clinic of the course: its dose family, its alerts, and the safety exception.
@@ -231,6 +235,8 @@ const COURSE_CLINIC_FIRST_WEEK: &[&str] = &[
     "side_effect_recorded",
     "integration_window",
     "safety_alert:red_flag_symptom_within_72h",
+    "next_dose_due",
+    "missed_dose",
 ];
 
 #[tokio::test]
@@ -332,6 +338,8 @@ async fn a_grant_backfills_past_entries_and_opens_later_ones() -> Result<()> {
             "dose_administered",
             "integration_window",
             "consent_granted",
+            "next_dose_due",
+            "missed_dose",
         ],
     )
     .await?;
@@ -371,7 +379,7 @@ async fn a_grant_backfills_past_entries_and_opens_later_ones() -> Result<()> {
         .collect();
     assert_eq!(
         bases,
-        ["consent", "consent", "own", "own", "consent", "consent", "grant"]
+        ["consent", "consent", "own", "own", "consent", "consent", "grant", "consent", "consent"]
     );
 
     // Later entries arrive live, each only where a scope covers it.
@@ -409,6 +417,8 @@ async fn a_grant_backfills_past_entries_and_opens_later_ones() -> Result<()> {
             "dose_administered",
             "integration_window",
             "consent_granted",
+            "next_dose_due",
+            "missed_dose",
         ],
     )
     .await?;
@@ -432,8 +442,12 @@ async fn a_grant_backfills_past_entries_and_opens_later_ones() -> Result<()> {
             .await?,
     );
     assert_eq!(
-        clinic_view.last().map(String::as_str),
-        Some("vitals_recorded")
+        clinic_view
+            .iter()
+            .filter(|kind| *kind == "vitals_recorded")
+            .count(),
+        2,
+        "{clinic_view:?}"
     );
     Ok(())
 }
@@ -488,6 +502,8 @@ async fn a_revocation_removes_past_entries_of_the_revoked_scopes() -> Result<()>
             "integration_window",
             "consent_granted",
             "consent_granted",
+            "next_dose_due",
+            "missed_dose",
         ],
     )
     .await?;
@@ -542,8 +558,15 @@ async fn a_revocation_removes_past_entries_of_the_revoked_scopes() -> Result<()>
     );
     revoke(&mut harness, &care, "2026-03-06T08:02:00Z", clinic_grant).await?;
     harness.caught_up().await?;
+    // The schedule's hints come last in the first week; the consent events land among them.
     let mut expected: Vec<&str> = COURSE_CLINIC_FIRST_WEEK.to_vec();
-    expected.extend(["consent_granted", "consent_revoked"]);
+    expected.truncate(expected.len() - 2);
+    expected.extend([
+        "consent_granted",
+        "next_dose_due",
+        "consent_revoked",
+        "missed_dose",
+    ]);
     check(&harness, Reader::Clinic(care.clinic), &care, &expected).await?;
 
     // A later grant brings them back.

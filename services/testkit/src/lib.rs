@@ -10,5 +10,5 @@ mod postgres;
 
 pub use cluster::NatsCluster;
 
-pub use nats::NatsServer;
+pub use nats::{NatsServer, NatsUser};
 pub use postgres::TestDatabase;

@@ -22,6 +22,63 @@ const LOG_TAIL_BYTES: u64 = 4096;
 const CONFIG_FILE: &str = "nats-server.conf";
 const LOG_FILE: &str = "nats-server.log";
 const STORE_DIR: &str = "store";
+const AUTHORIZATION_FILE: &str = "authorization.conf";
+
+/// `infra/nats/authorization.conf`, the users and permissions `make up` runs with; embedded so
+/// the tests check exactly the permissions that run.
+const AUTHORIZATION_CONFIG: &str = include_str!("../../../infra/nats/authorization.conf");
+
+/// A user of `infra/nats/authorization.conf`, with its development password (every one is
+/// `<user>-dev-only`; loopback development only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NatsUser {
+    /// The all-in-one `carelog run` process: the four services and the projections.
+    Carelog,
+    Dose,
+    Consent,
+    Target,
+    Observation,
+    Projections,
+    Clinic,
+    Therapist,
+    Patient,
+    Auditor,
+}
+
+impl NatsUser {
+    pub const ALL: [NatsUser; 10] = [
+        NatsUser::Carelog,
+        NatsUser::Dose,
+        NatsUser::Consent,
+        NatsUser::Target,
+        NatsUser::Observation,
+        NatsUser::Projections,
+        NatsUser::Clinic,
+        NatsUser::Therapist,
+        NatsUser::Patient,
+        NatsUser::Auditor,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            NatsUser::Carelog => "carelog",
+            NatsUser::Dose => "dose",
+            NatsUser::Consent => "consent",
+            NatsUser::Target => "target",
+            NatsUser::Observation => "observation",
+            NatsUser::Projections => "projections",
+            NatsUser::Clinic => "clinic",
+            NatsUser::Therapist => "therapist",
+            NatsUser::Patient => "patient",
+            NatsUser::Auditor => "auditor",
+        }
+    }
+
+    /// The development password, as written in `infra/nats/authorization.conf`.
+    pub fn dev_password(self) -> String {
+        format!("{}-dev-only", self.name())
+    }
+}
 
 /// A `nats-server` owned by one test. The first start lets the server pick a free port (and
 /// reads it back from the server's ports file, so no other process can take it in between);
@@ -34,6 +91,8 @@ pub struct NatsServer {
     port: u16,
     /// Config lines beyond the single node's (a cluster block, for a cluster node).
     extra_config: String,
+    /// Who the harness itself connects as: `None` on a server without authorization.
+    system_user: Option<NatsUser>,
     /// `None` after [`NatsServer::kill`] until the next [`NatsServer::restart`].
     process: Option<Child>,
 }
@@ -46,12 +105,42 @@ impl NatsServer {
             .prefix("carelog-nats-")
             .tempdir()
             .context("create a temporary directory for nats-server")?;
-        let (process, port) = launch(&binary, work_dir.path(), None, "").await?;
+        let (process, port) = launch(&binary, work_dir.path(), None, "", None).await?;
         Ok(NatsServer {
             binary,
             work_dir,
             port,
             extra_config: String::new(),
+            system_user: None,
+            process: Some(process),
+        })
+    }
+
+    /// Starts a server like [`NatsServer::start`] that also enforces
+    /// `infra/nats/authorization.conf`: every client must log in as one of its users and may
+    /// only use that user's subjects. Connect with [`NatsServer::client_as`];
+    /// [`NatsServer::client`] logs in as [`NatsUser::Carelog`].
+    pub async fn start_with_authorization() -> anyhow::Result<NatsServer> {
+        let binary = find_nats_server()?;
+        let work_dir = tempfile::Builder::new()
+            .prefix("carelog-nats-")
+            .tempdir()
+            .context("create a temporary directory for nats-server")?;
+        let authorization_path = work_dir.path().join(AUTHORIZATION_FILE);
+        std::fs::write(&authorization_path, AUTHORIZATION_CONFIG)
+            .with_context(|| format!("write {}", authorization_path.display()))?;
+        // Included relative to the config file: nats-server 2.9 joins an absolute include
+        // path onto the config's directory, so the file is copied beside it.
+        let extra_config = format!("include ./{AUTHORIZATION_FILE}");
+        let system_user = Some(NatsUser::Carelog);
+        let (process, port) =
+            launch(&binary, work_dir.path(), None, &extra_config, system_user).await?;
+        Ok(NatsServer {
+            binary,
+            work_dir,
+            port,
+            extra_config,
+            system_user,
             process: Some(process),
         })
     }
@@ -71,6 +160,7 @@ impl NatsServer {
             work_dir,
             port,
             extra_config,
+            system_user: None,
             process: Some(process),
         })
     }
@@ -81,7 +171,13 @@ impl NatsServer {
             .process
             .as_mut()
             .context("the test nats-server is not running")?;
-        wait_until_ready(process, self.work_dir.path(), Some(self.port)).await?;
+        wait_until_ready(
+            process,
+            self.work_dir.path(),
+            Some(self.port),
+            self.system_user,
+        )
+        .await?;
         Ok(())
     }
 
@@ -94,11 +190,52 @@ impl NatsServer {
         self.port
     }
 
-    /// A new client connected to this server.
+    /// `nats://<user>:<password>@127.0.0.1:<port>`: the URL a process configured through
+    /// `NATS_URL` would get to log in as `user`.
+    pub fn url_as(&self, user: NatsUser) -> String {
+        format!(
+            "nats://{}:{}@127.0.0.1:{}",
+            user.name(),
+            user.dev_password(),
+            self.port
+        )
+    }
+
+    /// A new client connected to this server; on a server with authorization, logged in as
+    /// [`NatsUser::Carelog`].
     pub async fn client(&self) -> anyhow::Result<async_nats::Client> {
-        async_nats::connect(self.url())
+        match self.system_user {
+            Some(user) => self.client_as(user).await,
+            None => async_nats::connect(self.url())
+                .await
+                .with_context(|| format!("connect to the test nats-server at {}", self.url())),
+        }
+    }
+
+    /// A new client logged in as `user` (see [`NatsServer::start_with_authorization`]).
+    pub async fn client_as(&self, user: NatsUser) -> anyhow::Result<async_nats::Client> {
+        self.client_as_with(user, async_nats::ConnectOptions::new())
             .await
-            .with_context(|| format!("connect to the test nats-server at {}", self.url()))
+    }
+
+    /// Like [`NatsServer::client_as`], with `options` (an event callback that sees the
+    /// server's permission errors, say).
+    pub async fn client_as_with(
+        &self,
+        user: NatsUser,
+        options: async_nats::ConnectOptions,
+    ) -> anyhow::Result<async_nats::Client> {
+        options
+            .user_and_password(user.name().to_owned(), user.dev_password())
+            .connect(self.url())
+            .await
+            .with_context(|| {
+                format!(
+                    "connect to the test nats-server at {} as {}",
+                    self.url(),
+                    user.name()
+                )
+            })
     }
 
     /// Stops the server gracefully (SIGTERM, then waits for it to exit) and starts it again on
@@ -112,6 +249,7 @@ impl NatsServer {
             self.work_dir.path(),
             Some(self.port),
             &self.extra_config,
+            self.system_user,
         )
         .await?;
         self.process = Some(process);
@@ -202,9 +340,10 @@ async fn launch(
     work_dir: &Path,
     port: Option<u16>,
     extra_config: &str,
+    system_user: Option<NatsUser>,
 ) -> anyhow::Result<(Child, u16)> {
     let mut process = spawn(binary, work_dir, port, extra_config)?;
-    match wait_until_ready(&mut process, work_dir, port).await {
+    match wait_until_ready(&mut process, work_dir, port, system_user).await {
         Ok(port) => Ok((process, port)),
         Err(error) => {
             let _ = process.kill();
@@ -273,6 +412,7 @@ async fn wait_until_ready(
     process: &mut Child,
     work_dir: &Path,
     mut port: Option<u16>,
+    system_user: Option<NatsUser>,
 ) -> anyhow::Result<u16> {
     let deadline = Instant::now() + READY_TIMEOUT;
     loop {
@@ -289,7 +429,7 @@ async fn wait_until_ready(
             port = read_ports_file(work_dir, process.id());
         }
         if let Some(port) = port {
-            if accepts_jetstream_clients(port).await {
+            if accepts_jetstream_clients(port, system_user).await {
                 return Ok(port);
             }
         }
@@ -307,9 +447,14 @@ async fn wait_until_ready(
 /// Asks the JetStream API for the account's info with a plain request: async-nats'
 /// `query_account()` cannot parse the answer of nats-server 2.9, and a raw request works with
 /// every version. Without JetStream the request finds no responders.
-async fn accepts_jetstream_clients(port: u16) -> bool {
+async fn accepts_jetstream_clients(port: u16, user: Option<NatsUser>) -> bool {
     let attempt = async {
-        let client = async_nats::connect(format!("nats://127.0.0.1:{port}"))
+        let mut options = async_nats::ConnectOptions::new();
+        if let Some(user) = user {
+            options = options.user_and_password(user.name().to_owned(), user.dev_password());
+        }
+        let client = options
+            .connect(format!("nats://127.0.0.1:{port}"))
             .await
             .ok()?;
         let reply = client.request("$JS.API.INFO", "".into()).await.ok()?;
@@ -399,7 +544,27 @@ fn log_tail(work_dir: &Path) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::client_port_from_ports_json;
+    use super::{client_port_from_ports_json, NatsUser, AUTHORIZATION_CONFIG};
+
+    #[test]
+    fn every_user_and_password_is_in_the_authorization_config() {
+        for user in NatsUser::ALL {
+            let entry = format!(
+                "{{ user: {}, password: \"{}\",",
+                user.name(),
+                user.dev_password()
+            );
+            assert!(
+                AUTHORIZATION_CONFIG.contains(&entry),
+                "infra/nats/authorization.conf lacks {entry}"
+            );
+        }
+        assert_eq!(
+            AUTHORIZATION_CONFIG.matches("{ user: ").count(),
+            NatsUser::ALL.len(),
+            "authorization.conf has a user NatsUser does not know"
+        );
+    }
 
     fn check(contents: &str, expected: Option<u16>) {
         assert_eq!(

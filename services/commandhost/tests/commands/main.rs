@@ -6,6 +6,7 @@ mod consent;
 mod dose;
 mod input;
 mod observation;
+mod permissions;
 mod races;
 mod replay;
 mod seed000;

@@ -43,7 +43,7 @@ pub(crate) async fn clinic(
                 readers.insert(*clinic, Basis::SafetyException);
             }
         }
-        Reach::PatientOnly => {}
+        Reach::PatientOnly | Reach::TherapistSuggestion => {}
     }
     for (clinic, basis) in readers {
         entry

@@ -21,6 +21,6 @@ pub(crate) async fn patient(
                 )
                 .await
         }
-        Reach::ClinicAlert | Reach::SafetyAlert => Ok(()),
+        Reach::ClinicAlert | Reach::SafetyAlert | Reach::TherapistSuggestion => Ok(()),
     }
 }

@@ -16,7 +16,7 @@ pub(crate) async fn therapist(
     context: &EventContext,
 ) -> Result<(), sqlx::Error> {
     let mut readers: BTreeMap<Uuid, Basis> = BTreeMap::new();
-    if entry.reach != Reach::Record {
+    if !matches!(entry.reach, Reach::Record | Reach::TherapistSuggestion) {
         return Ok(());
     }
     if let Some(scope) = entry.scope {

@@ -3,6 +3,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod story;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -29,6 +31,8 @@ pub struct Harness {
     pub pool: PgPool,
     projector: Option<(JoinHandle<()>, oneshot::Sender<()>)>,
     heads: BTreeMap<AggregateKey, AggregateHead>,
+    /// The event id of the last event appended.
+    pub last_event_id: Option<uuid::Uuid>,
 }
 
 impl Harness {
@@ -52,7 +56,39 @@ impl Harness {
             pool,
             projector: None,
             heads: BTreeMap::new(),
+            last_event_id: None,
         })
+    }
+
+    /// Starts over on the same servers: an empty care stream and no read models (the
+    /// projector must be stopped). Lets a property test run many cases on one server.
+    pub async fn reset(&mut self) -> Result<()> {
+        self.pool.close().await;
+        let stream_name = self.log.config().stream_name.clone();
+        self.log
+            .jetstream()
+            .delete_stream(&stream_name)
+            .await
+            .context("delete the care stream")?;
+        self.log = CareLog::connect(self.nats.client().await?, CareLogConfig::default())
+            .await
+            .context("set up the care stream again")?;
+        let mut setup = <sqlx::PgConnection as sqlx::Connection>::connect(self.database.url())
+            .await
+            .context("connect to drop the read models")?;
+        sqlx::raw_sql(&format!(
+            "DROP SCHEMA IF EXISTS {} CASCADE",
+            self.config.schema
+        ))
+        .execute(&mut setup)
+        .await?;
+        drop(setup);
+        self.pool =
+            carelog_projections::database::connect(self.database.url(), &self.config.schema, 2)
+                .await
+                .context("connect the test's pool")?;
+        self.heads.clear();
+        Ok(())
     }
 
     /// The harness with its projector running.
@@ -119,6 +155,8 @@ impl Harness {
         payload: EventPayload,
     ) -> Result<u64> {
         let family = payload.family();
+        let event_id = EventId::now_v7();
+        self.last_event_id = Some(*event_id.as_uuid());
         let key = AggregateKey::new(patient_id, family);
         let head = self
             .heads
@@ -133,7 +171,7 @@ impl Harness {
             family,
             actor,
             events: vec![EventRecord {
-                event_id: EventId::now_v7(),
+                event_id,
                 occurred_at,
                 payload,
             }],
@@ -194,4 +232,81 @@ pub fn patient_actor(patient_id: PatientId) -> Actor {
 /// `kind` of each entry, with the item for derived ones, in timeline order.
 pub fn kinds(entries: &[TimelineEntry]) -> Vec<String> {
     entries.iter().map(|entry| entry.kind.clone()).collect()
+}
+
+/// Every row of every read model, as text, in a fixed order: what "the rebuilt read models
+/// equal the live ones" compares. Leaves out only the wall-clock columns (`updated_at`,
+/// `parked_at`).
+pub async fn read_models(pool: &PgPool) -> Result<Vec<String>> {
+    let queries = [
+        "SELECT 'checkpoint ' || position::text FROM checkpoint",
+        "SELECT 'timeline ' || t::text FROM timeline_entries t
+         ORDER BY audience, viewer_id, patient_id, position, event_index, item",
+        "SELECT 'consent ' || c::text FROM consents c ORDER BY consent_id",
+        "SELECT 'course ' || c::text FROM courses c ORDER BY course_id",
+        "SELECT 'dose ' || d::text FROM doses d ORDER BY dose_id",
+        "SELECT 'dead_letter ' || concat_ws(' ', position, subject, error, encode(payload, 'hex'))
+         FROM dead_letters ORDER BY position",
+    ];
+    let mut rows = Vec::new();
+    for query in queries {
+        let found: Vec<(String,)> = sqlx::query_as(query).fetch_all(pool).await?;
+        rows.extend(found.into_iter().map(|(row,)| row));
+    }
+    Ok(rows)
+}
+
+/// The schemas of the test's database, by name.
+pub async fn schemas(pool: &PgPool) -> Result<Vec<String>> {
+    let found: Vec<(String,)> = sqlx::query_as(
+        "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'projections%' ORDER BY 1",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(found.into_iter().map(|(name,)| name).collect())
+}
+
+impl Harness {
+    /// Rebuilds the read models and swaps them in, as `carelog projections rebuild` does.
+    pub async fn rebuild(&self, batch_size: usize) -> Result<carelog_projections::RebuildOutcome> {
+        Ok(carelog_projections::rebuild(
+            self.database.url(),
+            &self.config.schema,
+            &self.log,
+            batch_size,
+            |_| {},
+        )
+        .await?)
+    }
+}
+
+/// Asserts two read-model snapshots are equal, showing only the rows that differ.
+pub fn assert_same_models(left: &[String], right: &[String], what: &str) {
+    if let Some(difference) = models_difference(left, right) {
+        panic!("{what}: {difference}");
+    }
+}
+
+/// The rows that differ between two read-model snapshots, if any.
+pub fn models_difference(left: &[String], right: &[String]) -> Option<String> {
+    if left == right {
+        return None;
+    }
+    let only_left: Vec<&str> = left
+        .iter()
+        .filter(|row| !right.contains(row))
+        .map(String::as_str)
+        .collect();
+    let only_right: Vec<&str> = right
+        .iter()
+        .filter(|row| !left.contains(row))
+        .map(String::as_str)
+        .collect();
+    Some(format!(
+        "{} rows beside {}\nonly in the first:\n{}\nonly in the second:\n{}",
+        left.len(),
+        right.len(),
+        only_left.join("\n"),
+        only_right.join("\n"),
+    ))
 }

@@ -1,0 +1,273 @@
+//! Rebuilding the read models from the log: every read model is built again from log position 1
+//! into a fresh schema (`<live>_rebuild`) while the live one keeps serving, then swapped in by
+//! renaming both schemas in one transaction.
+//!
+//! How the live projector keeps working across the swap: the swap transaction takes the
+//! writers' advisory lock (the one every live batch and sweep takes as its first statement), so
+//! no live batch is in flight while the schemas are renamed. Under that lock the rebuild first
+//! applies whatever the live projection applied since the rebuild last caught up, up to the live
+//! checkpoint, so **the swapped-in checkpoint is never behind the live one**: the projector's
+//! durable consumer stays in step and the next batch it commits lands in the swapped-in schema
+//! (its pool names the schema in `search_path`, which PostgreSQL resolves again after a schema
+//! rename, cached plans included). When the live projector was stopped and the rebuild read
+//! further than it, the swapped-in checkpoint is ahead; redeliveries at or below it are skipped
+//! and the projector repositions its consumer at the next start, as after any restore.
+//!
+//! Only one rebuild runs at a time (a session advisory lock); a rebuild that died leaves its
+//! schema behind, and the next one drops it first.
+
+use carelog_eventlog::CareLog;
+use futures::StreamExt;
+use sqlx::{Connection as _, PgConnection, PgPool};
+
+use crate::batch::{apply_in_transaction, Incoming};
+use crate::database::{check_schema_name, from_db_position};
+use crate::{checkpoint, sweep, ProjectionError};
+
+/// Key of the session advisory lock held by a running rebuild ("rebuild" in ASCII).
+const REBUILD_LOCK_KEY: i64 = 0x0072_6562_7569_6c64;
+
+/// Where a rebuild stands, reported after every batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RebuildProgress {
+    /// The rebuilt schema's checkpoint.
+    pub checkpoint: u64,
+    /// The log position the current phase reads up to.
+    pub target: u64,
+    /// Events applied so far (a commit holds one or more).
+    pub events: u64,
+}
+
+/// Passes over the log before the swap; more only chase a log that grows as fast as we read.
+const MAX_UNLOCKED_PASSES: usize = 8;
+
+/// What a finished rebuild did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RebuildOutcome {
+    /// The checkpoint of the schema now serving.
+    pub checkpoint: u64,
+    /// The live checkpoint just before the swap.
+    pub replaced_checkpoint: u64,
+    pub events: u64,
+    /// Messages parked again in the dead-letter table.
+    pub parked: u64,
+}
+
+/// Names of the schemas a rebuild of `live` uses.
+fn schema_names(live: &str) -> Result<(String, String), ProjectionError> {
+    check_schema_name(live)?;
+    let rebuilding = format!("{live}_rebuild");
+    let retired = format!("{live}_retired");
+    check_schema_name(&rebuilding)?;
+    check_schema_name(&retired)?;
+    Ok((rebuilding, retired))
+}
+
+/// Rebuilds every read model of `live_schema` from the log and swaps the result in.
+/// `progress` is called after every batch.
+pub async fn rebuild(
+    database_url: &str,
+    live_schema: &str,
+    care_log: &CareLog,
+    batch_size: usize,
+    mut progress: impl FnMut(RebuildProgress),
+) -> Result<RebuildOutcome, ProjectionError> {
+    let (rebuilding, retired) = schema_names(live_schema)?;
+    let batch_size = batch_size.max(1);
+    let mut guard =
+        PgConnection::connect(database_url)
+            .await
+            .map_err(ProjectionError::database(
+                "connect to PostgreSQL for the rebuild",
+            ))?;
+    let (locked,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_lock($1)")
+        .bind(REBUILD_LOCK_KEY)
+        .fetch_one(&mut guard)
+        .await
+        .map_err(ProjectionError::database("take the rebuild lock"))?;
+    if !locked {
+        return Err(ProjectionError::RebuildRunning);
+    }
+    for leftover in [&rebuilding, &retired] {
+        execute(
+            &mut guard,
+            &format!("DROP SCHEMA IF EXISTS {leftover} CASCADE"),
+        )
+        .await
+        .map_err(ProjectionError::database(
+            "drop what an earlier rebuild left behind",
+        ))?;
+    }
+    // The live schema must exist to be swapped out (a first start may not have made it yet).
+    crate::database::connect(database_url, live_schema, 1)
+        .await?
+        .close()
+        .await;
+    let pool = crate::database::connect(database_url, &rebuilding, 2).await?;
+    tracing::info!(schema = %rebuilding, "rebuilding the read models from the care log");
+
+    let mut state = Rebuilt::default();
+    // Bulk, then catch-ups with what arrived meanwhile, all without the writers' lock (nothing
+    // else writes the rebuilt schema), until what is left fits one batch: the part applied
+    // under the lock, while live writers wait, stays short.
+    for _pass in 0..MAX_UNLOCKED_PASSES {
+        let target = care_log.last_position().await?;
+        if target.saturating_sub(state.checkpoint) <= batch_size as u64 && state.checkpoint > 0 {
+            break;
+        }
+        state
+            .apply_unlocked(&pool, care_log, target, batch_size, &mut progress)
+            .await?;
+    }
+
+    let mut transaction = pool
+        .begin()
+        .await
+        .map_err(ProjectionError::database("begin the rebuild's swap"))?;
+    checkpoint::lock_writers(&mut transaction).await?;
+    let live_checkpoint = format!("SELECT position FROM {live_schema}.checkpoint");
+    let (live_position,): (i64,) = sqlx::query_as(&live_checkpoint)
+        .fetch_one(&mut *transaction)
+        .await
+        .map_err(ProjectionError::database("read the live checkpoint"))?;
+    let replaced_checkpoint = from_db_position(live_position);
+    if replaced_checkpoint > state.checkpoint {
+        let incoming = state
+            .read(care_log, replaced_checkpoint, usize::MAX)
+            .await?;
+        let outcome = apply_in_transaction(&mut transaction, care_log, incoming).await?;
+        state.record(outcome, replaced_checkpoint, &mut progress);
+    }
+    sweep::sweep_in(&mut transaction).await?;
+    for rename in [
+        format!("ALTER SCHEMA {live_schema} RENAME TO {retired}"),
+        format!("ALTER SCHEMA {rebuilding} RENAME TO {live_schema}"),
+    ] {
+        execute(&mut transaction, &rename)
+            .await
+            .map_err(ProjectionError::database("swap the rebuilt schema in"))?;
+    }
+    transaction
+        .commit()
+        .await
+        .map_err(ProjectionError::database("commit the rebuild's swap"))?;
+    pool.close().await;
+    tracing::info!(
+        checkpoint = state.checkpoint,
+        replaced_checkpoint,
+        events = state.events,
+        "rebuilt read models swapped in"
+    );
+
+    execute(
+        &mut guard,
+        &format!("DROP SCHEMA IF EXISTS {retired} CASCADE"),
+    )
+    .await
+    .map_err(ProjectionError::database("drop the retired read models"))?;
+    let _ = guard.close().await;
+    Ok(RebuildOutcome {
+        checkpoint: state.checkpoint,
+        replaced_checkpoint,
+        events: state.events,
+        parked: state.parked,
+    })
+}
+
+/// One statement of DDL. `sqlx::query`, not `raw_sql`: a `raw_sql` future is not `Send` for
+/// every lifetime, and the rebuild must be spawnable.
+async fn execute(connection: &mut PgConnection, statement: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(statement)
+        .persistent(false)
+        .execute(&mut *connection)
+        .await?;
+    Ok(())
+}
+
+/// The rebuild's running totals.
+#[derive(Debug, Default)]
+struct Rebuilt {
+    checkpoint: u64,
+    events: u64,
+    parked: u64,
+    pending_events: u64,
+}
+
+impl Rebuilt {
+    /// Applies the log after the checkpoint up to `target`, one transaction per batch.
+    async fn apply_unlocked(
+        &mut self,
+        pool: &PgPool,
+        care_log: &CareLog,
+        target: u64,
+        batch_size: usize,
+        progress: &mut impl FnMut(RebuildProgress),
+    ) -> Result<(), ProjectionError> {
+        while self.checkpoint < target {
+            let incoming = self.read(care_log, target, batch_size).await?;
+            if incoming.is_empty() {
+                break;
+            }
+            let mut transaction = pool
+                .begin()
+                .await
+                .map_err(ProjectionError::database("begin a rebuild batch"))?;
+            let outcome = apply_in_transaction(&mut transaction, care_log, incoming).await?;
+            transaction
+                .commit()
+                .await
+                .map_err(ProjectionError::database("commit a rebuild batch"))?;
+            self.record(outcome, target, progress);
+        }
+        Ok(())
+    }
+
+    /// Up to `limit` messages after the checkpoint, up to `until`.
+    async fn read(
+        &mut self,
+        care_log: &CareLog,
+        until: u64,
+        limit: usize,
+    ) -> Result<Vec<Incoming>, ProjectionError> {
+        let last = until.min(self.checkpoint.saturating_add(limit as u64));
+        let mut reads = care_log.read_range(self.checkpoint + 1, last).await?;
+        let mut incoming = Vec::new();
+        while let Some(read) = reads.next().await {
+            if let Ok(stored) = &read {
+                self.pending_events += stored.commit.events().len() as u64;
+            }
+            incoming.push(Incoming::Read(read));
+        }
+        Ok(incoming)
+    }
+
+    fn record(
+        &mut self,
+        outcome: crate::BatchOutcome,
+        target: u64,
+        progress: &mut impl FnMut(RebuildProgress),
+    ) {
+        self.checkpoint = outcome.checkpoint;
+        self.parked += outcome.parked;
+        self.events += std::mem::take(&mut self.pending_events);
+        progress(RebuildProgress {
+            checkpoint: self.checkpoint,
+            target,
+            events: self.events,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_names_follow_the_live_schema() {
+        let (rebuilding, retired) = schema_names("projections").expect("valid");
+        assert_eq!(rebuilding, "projections_rebuild");
+        assert_eq!(retired, "projections_retired");
+        assert!(schema_names("Projections; DROP").is_err());
+        assert!(schema_names(&"p".repeat(48)).is_err());
+    }
+}

@@ -1,0 +1,146 @@
+//! The therapist's suggestions (domain §5, §6), for therapists whose consent covers their
+//! scope, and the auditor:
+//! - **window open, no session scheduled**: raised by an administered dose when no session
+//!   (scheduled, not cancelled, not entered in error) falls in its integration window
+//!   (+24 h to +72 h); it lands at the window's opening. A session scheduled into the window
+//!   later withdraws it, for every reader. Scope `doses`: it reveals when the dose was given.
+//! - **notch suggested**: raised by the practice that makes a target's last three practices
+//!   (since its last notch, in log order, corrected ones left out) all done and easy; once per
+//!   streak, none for a retired target. Scope `targets`.
+//!
+//! Both are decided from the auditor's history as the log is applied, so a rebuild raises and
+//! withdraws exactly what the live projection did.
+
+use carelog_schemas::dose::DoseEvent;
+use carelog_schemas::target::TargetEvent;
+use carelog_schemas::values::{Ease, PracticeOutcome, Scope};
+use carelog_schemas::{EventPayload, RecordedEvent};
+use serde_json::json;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::derived::{rfc3339, WINDOW_CLOSES_AFTER, WINDOW_OPENS_AFTER};
+use crate::entry::{Entry, Reach};
+
+pub(crate) const WINDOW_NO_SESSION: &str = "suggestion:window_no_session";
+pub(crate) const NOTCH: &str = "suggestion:notch";
+
+/// The suggestions an event raises. Runs after the event's own entries are written.
+pub(crate) async fn raise(
+    connection: &mut PgConnection,
+    event: &RecordedEvent,
+    event_entry: &Entry,
+) -> Result<Vec<Entry>, sqlx::Error> {
+    let suggestion = |name: &str, scope: Scope| Entry {
+        item: name.to_owned(),
+        kind: name.to_owned(),
+        scope: Some(scope),
+        reach: Reach::TherapistSuggestion,
+        ..event_entry.clone()
+    };
+    let patient_id = event_entry.patient_id;
+    match &event.payload {
+        EventPayload::Dose(DoseEvent::DoseAdministered(dose)) => {
+            let given_at = dose.administered_at.to_datetime();
+            let (opens_at, closes_at) = (
+                given_at + WINDOW_OPENS_AFTER,
+                given_at + WINDOW_CLOSES_AFTER,
+            );
+            let (scheduled,): (bool,) = sqlx::query_as(
+                "SELECT EXISTS (SELECT 1 FROM timeline_entries s
+                     WHERE s.audience = 'auditor' AND s.patient_id = $1 AND s.item = 'event'
+                       AND s.kind = 'session_scheduled' AND s.correction IS NULL
+                       AND (s.detail->>'at')::timestamptz BETWEEN $2 AND $3
+                       AND NOT EXISTS (SELECT 1 FROM timeline_entries c
+                           WHERE c.audience = 'auditor' AND c.patient_id = $1
+                             AND c.item = 'event' AND c.kind = 'session_cancelled'
+                             AND c.detail->>'session_id' = s.detail->>'session_id'))",
+            )
+            .bind(patient_id)
+            .bind(opens_at)
+            .bind(closes_at)
+            .fetch_one(&mut *connection)
+            .await?;
+            if scheduled {
+                return Ok(Vec::new());
+            }
+            Ok(vec![Entry {
+                occurred_at: opens_at,
+                summary: format!(
+                    "Integration window open until {}, no session scheduled",
+                    rfc3339(closes_at)
+                ),
+                detail: json!({
+                    "dose_id": dose.dose_id,
+                    "opens_at": rfc3339(opens_at),
+                    "closes_at": rfc3339(closes_at),
+                }),
+                ..suggestion(WINDOW_NO_SESSION, Scope::Doses)
+            }])
+        }
+        EventPayload::Target(TargetEvent::TargetPracticed(practice))
+            if practice.outcome == PracticeOutcome::Done && practice.ease == Ease::Easy =>
+        {
+            let target_id = *practice.target_id.as_uuid();
+            if !streak_just_reached_three(connection, patient_id, target_id).await? {
+                return Ok(Vec::new());
+            }
+            Ok(vec![Entry {
+                summary: "Notch suggested: the last three practices were done and easy".to_owned(),
+                detail: json!({ "target_id": target_id }),
+                ..suggestion(NOTCH, Scope::Targets)
+            }])
+        }
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// Whether the target's last three practices since its last notch are done and easy, and the
+/// one before them (if any) is not: one suggestion per streak.
+async fn streak_just_reached_three(
+    connection: &mut PgConnection,
+    patient_id: Uuid,
+    target_id: Uuid,
+) -> Result<bool, sqlx::Error> {
+    let target = target_id.to_string();
+    let rows: Vec<(bool,)> = sqlx::query_as(
+        "SELECT detail->>'outcome' = 'done' AND detail->>'ease' = 'easy' FROM timeline_entries
+         WHERE audience = 'auditor' AND patient_id = $1 AND item = 'event'
+           AND kind = 'target_practiced' AND correction IS NULL AND detail->>'target_id' = $2
+           AND position > (SELECT coalesce(max(position), 0) FROM timeline_entries
+               WHERE audience = 'auditor' AND patient_id = $1 AND item = 'event'
+                 AND kind = 'target_notched_up' AND detail->>'target_id' = $2)
+           AND NOT EXISTS (SELECT 1 FROM timeline_entries r
+               WHERE r.audience = 'auditor' AND r.patient_id = $1 AND r.item = 'event'
+                 AND r.kind = 'target_retired' AND r.detail->>'target_id' = $2)
+         ORDER BY position DESC, event_index DESC
+         LIMIT 4",
+    )
+    .bind(patient_id)
+    .bind(&target)
+    .fetch_all(&mut *connection)
+    .await?;
+    let easy: Vec<bool> = rows.into_iter().map(|(easy,)| easy).collect();
+    Ok(easy.len() >= 3 && easy[..3].iter().all(|easy| *easy) && easy.get(3) != Some(&true))
+}
+
+/// Withdraws what an event makes untrue: a session scheduled into an open window.
+pub(crate) async fn withdraw(
+    connection: &mut PgConnection,
+    event: &RecordedEvent,
+) -> Result<(), sqlx::Error> {
+    if let EventPayload::Target(TargetEvent::SessionScheduled(session)) = &event.payload {
+        sqlx::query(
+            "DELETE FROM timeline_entries
+             WHERE patient_id = $1 AND item = $2
+               AND (detail->>'opens_at')::timestamptz <= $3
+               AND (detail->>'closes_at')::timestamptz >= $3",
+        )
+        .bind(event.envelope.patient_id.as_uuid())
+        .bind(WINDOW_NO_SESSION)
+        .bind(session.at.to_datetime())
+        .execute(&mut *connection)
+        .await?;
+    }
+    Ok(())
+}

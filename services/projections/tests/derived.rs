@@ -1,0 +1,464 @@
+//! The derived items of domain §6 beyond the recorded events: "window open, no session
+//! scheduled" and "notch suggested" on a consented therapist's caseload, and the next-dose-due
+//! and missed-dose hints from the path's schedule.
+
+mod support;
+
+use anyhow::Result;
+use carelog_projections::{Reader, TimelineEntry};
+use carelog_schemas::{Actor, Family, PartyId, PatientId, Role};
+use serde_json::json;
+use support::{actor, at, event, kinds, patient_actor, Harness};
+use uuid::Uuid;
+
+/// One patient in one clinic, with a therapist and a second therapist without consent.
+struct Care {
+    patient: PatientId,
+    clinic: PartyId,
+    therapist: PartyId,
+    unconsented_therapist: PartyId,
+    course_id: Uuid,
+}
+
+impl Care {
+    async fn start(harness: &mut Harness, path: &str) -> Result<Care> {
+        let care = Care {
+            patient: PatientId::new_random(),
+            clinic: PartyId::new_random(),
+            therapist: PartyId::new_random(),
+            unconsented_therapist: PartyId::new_random(),
+            course_id: Uuid::new_v4(),
+        };
+        harness
+            .append(
+                care.patient,
+                care.clinic_actor(),
+                at("2026-03-02T09:00:00Z"),
+                event(
+                    Family::Dose,
+                    "course_started",
+                    json!({
+                        "course_id": care.course_id, "clinic_id": care.clinic, "path": path,
+                        "prescriber_id": Uuid::new_v4(), "age_65_or_older": false,
+                    }),
+                ),
+            )
+            .await?;
+        Ok(care)
+    }
+
+    fn clinic_actor(&self) -> Actor {
+        actor(Role::Clinic, self.clinic)
+    }
+
+    async fn grant(&self, harness: &mut Harness, scopes: &[&str]) -> Result<()> {
+        harness
+            .append(
+                self.patient,
+                patient_actor(self.patient),
+                at("2026-03-02T10:00:00Z"),
+                event(
+                    Family::Consent,
+                    "consent_granted",
+                    json!({
+                        "consent_id": Uuid::new_v4(), "grantee_id": self.therapist,
+                        "grantee_role": "therapist", "scopes": scopes,
+                        "purpose": "coordinate care", "expires_at": null,
+                    }),
+                ),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn schedule(&self, harness: &mut Harness, planned_at: &str) -> Result<Uuid> {
+        let dose_id = Uuid::new_v4();
+        harness
+            .append(
+                self.patient,
+                self.clinic_actor(),
+                at("2026-03-02T09:05:00Z"),
+                event(
+                    Family::Dose,
+                    "dose_scheduled",
+                    json!({
+                        "dose_id": dose_id, "course_id": self.course_id, "planned_at": planned_at,
+                    }),
+                ),
+            )
+            .await?;
+        Ok(dose_id)
+    }
+
+    /// Schedules and gives a Spravato dose at `given_at`.
+    async fn dose(&self, harness: &mut Harness, given_at: &str) -> Result<Uuid> {
+        let dose_id = self.schedule(harness, given_at).await?;
+        harness
+            .append(
+                self.patient,
+                self.clinic_actor(),
+                at(given_at),
+                event(
+                    Family::Dose,
+                    "dose_administered",
+                    json!({
+                        "dose_id": dose_id, "drug": "esketamine", "route": "intranasal",
+                        "amount_mg": 56, "weight_kg": null, "devices": 2, "lot": null,
+                        "administered_at": given_at, "flags": [],
+                    }),
+                ),
+            )
+            .await?;
+        Ok(dose_id)
+    }
+
+    async fn session(&self, harness: &mut Harness, session_at: &str) -> Result<()> {
+        harness
+            .append(
+                self.patient,
+                patient_actor(self.patient),
+                at("2026-03-02T11:00:00Z"),
+                event(
+                    Family::Target,
+                    "session_scheduled",
+                    json!({
+                        "session_id": Uuid::new_v4(), "therapist_id": self.therapist,
+                        "at": session_at,
+                    }),
+                ),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn practice(
+        &self,
+        harness: &mut Harness,
+        target_id: Uuid,
+        day: u32,
+        ease: &str,
+    ) -> Result<()> {
+        harness
+            .append(
+                self.patient,
+                patient_actor(self.patient),
+                at(&format!("2026-03-{day:02}T18:00:00Z")),
+                event(
+                    Family::Target,
+                    "target_practiced",
+                    json!({
+                        "target_id": target_id, "on": format!("2026-03-{day:02}"),
+                        "outcome": "done", "ease": ease, "note": null,
+                    }),
+                ),
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+fn items<'a>(entries: &'a [TimelineEntry], item: &str) -> Vec<&'a TimelineEntry> {
+    entries.iter().filter(|entry| entry.item == item).collect()
+}
+
+async fn count(harness: &Harness, reader: Reader, care: &Care, item: &str) -> Result<usize> {
+    let entries = harness.timeline(reader, care.patient).await?;
+    Ok(items(&entries, item).len())
+}
+
+const WINDOW: &str = "suggestion:window_no_session";
+const NOTCH: &str = "suggestion:notch";
+
+#[tokio::test]
+async fn an_open_window_without_a_session_is_suggested_to_consented_therapists() -> Result<()> {
+    let mut harness = Harness::running().await?;
+    let care = Care::start(&mut harness, "spravato").await?;
+    care.grant(&mut harness, &["doses", "sessions"]).await?;
+    // A session already in the first dose's window: nothing to suggest for it.
+    care.session(&mut harness, "2026-03-04T15:00:00Z").await?;
+    care.dose(&mut harness, "2026-03-03T09:30:00Z").await?;
+    // The second dose's window (03-06 09:30 to 03-08 09:30) has no session.
+    care.dose(&mut harness, "2026-03-05T09:30:00Z").await?;
+    harness.caught_up().await?;
+
+    let therapist_view = harness
+        .timeline(Reader::Therapist(care.therapist), care.patient)
+        .await?;
+    let suggestions = items(&therapist_view, WINDOW);
+    assert_eq!(suggestions.len(), 1, "{:?}", kinds(&therapist_view));
+    assert_eq!(
+        suggestions[0].occurred_at,
+        at("2026-03-06T09:30:00Z").to_datetime()
+    );
+    assert_eq!(suggestions[0].detail["closes_at"], "2026-03-08T09:30:00Z");
+    assert_eq!(suggestions[0].basis, "consent");
+    assert_eq!(count(&harness, Reader::Auditor, &care, WINDOW).await?, 1);
+    // Not the patient's, not the clinic's, not an unconsented therapist's.
+    assert_eq!(
+        count(&harness, Reader::Patient(care.patient), &care, WINDOW).await?,
+        0
+    );
+    assert_eq!(
+        count(&harness, Reader::Clinic(care.clinic), &care, WINDOW).await?,
+        0
+    );
+    let other = Reader::Therapist(care.unconsented_therapist);
+    assert_eq!(count(&harness, other, &care, WINDOW).await?, 0);
+
+    // A session outside the window changes nothing; one inside withdraws the suggestion.
+    care.session(&mut harness, "2026-03-09T15:00:00Z").await?;
+    harness.caught_up().await?;
+    assert_eq!(
+        count(&harness, Reader::Therapist(care.therapist), &care, WINDOW).await?,
+        1
+    );
+    care.session(&mut harness, "2026-03-07T15:00:00Z").await?;
+    harness.caught_up().await?;
+    assert_eq!(
+        count(&harness, Reader::Therapist(care.therapist), &care, WINDOW).await?,
+        0
+    );
+    assert_eq!(count(&harness, Reader::Auditor, &care, WINDOW).await?, 0);
+    Ok(())
+}
+
+#[tokio::test]
+async fn three_done_and_easy_practices_in_a_row_suggest_one_notch() -> Result<()> {
+    let mut harness = Harness::running().await?;
+    let care = Care::start(&mut harness, "spravato").await?;
+    care.grant(&mut harness, &["targets"]).await?;
+    let target_id = Uuid::new_v4();
+    harness
+        .append(
+            care.patient,
+            actor(Role::Therapist, care.therapist),
+            at("2026-03-02T15:00:00Z"),
+            event(
+                Family::Target,
+                "target_set",
+                json!({
+                    "target_id": target_id, "category": "behavioral_activation", "menu_item": null,
+                    "description": "walk outside for 15 minutes", "plan": "Wednesday and Sunday",
+                }),
+            ),
+        )
+        .await?;
+    let therapist = Reader::Therapist(care.therapist);
+    for (day, ease) in [(4, "easy"), (5, "hard"), (6, "easy"), (7, "easy")] {
+        care.practice(&mut harness, target_id, day, ease).await?;
+    }
+    harness.caught_up().await?;
+    assert_eq!(
+        count(&harness, therapist, &care, NOTCH).await?,
+        0,
+        "two easy in a row"
+    );
+
+    care.practice(&mut harness, target_id, 8, "easy").await?;
+    care.practice(&mut harness, target_id, 9, "easy").await?;
+    harness.caught_up().await?;
+    let view = harness.timeline(therapist, care.patient).await?;
+    let notches = items(&view, NOTCH);
+    assert_eq!(
+        notches.len(),
+        1,
+        "one suggestion per streak: {:?}",
+        kinds(&view)
+    );
+    assert_eq!(
+        notches[0].occurred_at,
+        at("2026-03-08T18:00:00Z").to_datetime()
+    );
+    assert_eq!(notches[0].detail["target_id"], json!(target_id));
+    assert_eq!(
+        count(&harness, Reader::Patient(care.patient), &care, NOTCH).await?,
+        0
+    );
+    assert_eq!(
+        count(&harness, Reader::Clinic(care.clinic), &care, NOTCH).await?,
+        0
+    );
+    assert_eq!(count(&harness, Reader::Auditor, &care, NOTCH).await?, 1);
+
+    // After the notch, a new streak of three suggests again.
+    harness
+        .append(
+            care.patient,
+            actor(Role::Therapist, care.therapist),
+            at("2026-03-10T15:00:00Z"),
+            event(
+                Family::Target,
+                "target_notched_up",
+                json!({
+                    "target_id": target_id, "description": "walk outside for 20 minutes",
+                }),
+            ),
+        )
+        .await?;
+    for day in [11, 12] {
+        care.practice(&mut harness, target_id, day, "easy").await?;
+    }
+    harness.caught_up().await?;
+    assert_eq!(count(&harness, therapist, &care, NOTCH).await?, 1);
+    care.practice(&mut harness, target_id, 13, "easy").await?;
+    harness.caught_up().await?;
+    assert_eq!(count(&harness, therapist, &care, NOTCH).await?, 2);
+    Ok(())
+}
+
+/// The next-dose-due hints of the patient's timeline read at `now`.
+async fn hints(
+    harness: &Harness,
+    care: &Care,
+    now: &str,
+    item: &str,
+) -> Result<Vec<(String, String)>> {
+    let entries = harness
+        .timeline_at(
+            Reader::Patient(care.patient),
+            care.patient,
+            at(now).to_datetime(),
+        )
+        .await?;
+    Ok(items(&entries, item)
+        .into_iter()
+        .map(|entry| {
+            (
+                entry.detail["due_from"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                entry.detail["due_by"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        })
+        .collect())
+}
+
+#[tokio::test]
+async fn spravato_next_dose_due_follows_induction_then_weekly_then_every_one_to_two_weeks(
+) -> Result<()> {
+    let mut harness = Harness::running().await?;
+    let care = Care::start(&mut harness, "spravato").await?;
+    care.dose(&mut harness, "2026-03-03T09:30:00Z").await?; // week 1
+    care.dose(&mut harness, "2026-03-31T09:30:00Z").await?; // week 5
+    care.dose(&mut harness, "2026-04-28T09:30:00Z").await?; // week 9
+    harness.caught_up().await?;
+    assert_eq!(
+        hints(&harness, &care, "2026-03-04T00:00:00Z", "next_dose_due").await?,
+        [
+            (
+                "2026-03-05T09:30:00Z".to_owned(),
+                "2026-03-08T09:30:00Z".to_owned()
+            ),
+            (
+                "2026-04-06T09:30:00Z".to_owned(),
+                "2026-04-08T09:30:00Z".to_owned()
+            ),
+            (
+                "2026-05-05T09:30:00Z".to_owned(),
+                "2026-05-12T09:30:00Z".to_owned()
+            ),
+        ]
+    );
+    // The clinic of the course sees the hints too.
+    let clinic_view = harness
+        .timeline(Reader::Clinic(care.clinic), care.patient)
+        .await?;
+    assert_eq!(items(&clinic_view, "next_dose_due").len(), 3);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_dose_not_given_by_its_due_date_shows_as_missed_from_then_on() -> Result<()> {
+    let mut harness = Harness::running().await?;
+    let care = Care::start(&mut harness, "spravato").await?;
+    care.dose(&mut harness, "2026-03-03T09:30:00Z").await?; // due by 03-08 09:30
+    care.dose(&mut harness, "2026-03-05T09:30:00Z").await?; // on time; due by 03-10 09:30
+    harness.caught_up().await?;
+    let missed = |now| hints(&harness, &care, now, "missed_dose");
+    assert!(missed("2026-03-10T09:00:00Z").await?.is_empty());
+    assert_eq!(
+        missed("2026-03-10T10:00:00Z").await?,
+        [(
+            "2026-03-07T09:30:00Z".to_owned(),
+            "2026-03-10T09:30:00Z".to_owned()
+        )]
+    );
+    let entries = harness
+        .timeline_at(
+            Reader::Patient(care.patient),
+            care.patient,
+            at("2026-03-12T00:00:00Z").to_datetime(),
+        )
+        .await?;
+    let hint = items(&entries, "missed_dose")[0];
+    assert_eq!(hint.occurred_at, at("2026-03-10T09:30:00Z").to_datetime());
+    assert!(hint.summary.starts_with("Missed dose"), "{}", hint.summary);
+
+    // Given late: the miss stays in the history, and the late dose raises its own hint.
+    care.dose(&mut harness, "2026-03-11T09:30:00Z").await?;
+    harness.caught_up().await?;
+    assert_eq!(
+        hints(&harness, &care, "2026-03-12T00:00:00Z", "missed_dose")
+            .await?
+            .len(),
+        1
+    );
+    assert_eq!(
+        hints(&harness, &care, "2026-03-12T00:00:00Z", "next_dose_due")
+            .await?
+            .len(),
+        3
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn ketamine_doses_are_due_when_the_clinic_scheduled_them() -> Result<()> {
+    let mut harness = Harness::running().await?;
+    let care = Care::start(&mut harness, "ketamine").await?;
+    let cancelled = care.schedule(&mut harness, "2026-03-04T10:00:00Z").await?;
+    care.schedule(&mut harness, "2026-03-06T10:00:00Z").await?;
+    harness
+        .append(
+            care.patient,
+            care.clinic_actor(),
+            at("2026-03-03T10:00:00Z"),
+            event(
+                Family::Dose,
+                "dose_cancelled",
+                json!({ "dose_id": cancelled, "reason": "unwell" }),
+            ),
+        )
+        .await?;
+    harness.caught_up().await?;
+    assert_eq!(
+        hints(&harness, &care, "2026-03-02T12:00:00Z", "next_dose_due").await?,
+        [
+            (
+                "2026-03-04T10:00:00Z".to_owned(),
+                "2026-03-05T10:00:00Z".to_owned()
+            ),
+            (
+                "2026-03-06T10:00:00Z".to_owned(),
+                "2026-03-07T10:00:00Z".to_owned()
+            ),
+        ]
+    );
+    // The cancelled dose is never missed; the other one is, once a day past its plan.
+    assert!(
+        hints(&harness, &care, "2026-03-07T09:00:00Z", "missed_dose")
+            .await?
+            .is_empty()
+    );
+    assert_eq!(
+        hints(&harness, &care, "2026-03-07T11:00:00Z", "missed_dose")
+            .await?
+            .len(),
+        1
+    );
+    Ok(())
+}

@@ -1,0 +1,363 @@
+//! `carelog projections rebuild`: the read models rebuilt from log position 1 into a fresh
+//! schema equal the live ones row for row, the swap is one atomic step under the writers'
+//! lock, and the running projector goes on in the swapped-in schema. And the property behind
+//! it: any event sequence, projected live in random batches with redeliveries, gaps and
+//! restarts, equals its rebuild from scratch.
+
+mod support;
+
+use std::time::Duration;
+
+use anyhow::Result;
+use carelog_projections::checkpoint::WRITER_LOCK_KEY;
+use std::cell::RefCell;
+
+use carelog_projections::{Projector, Reader};
+use proptest::collection::vec;
+use proptest::prelude::*;
+use proptest::test_runner::{TestCaseError, TestRunner};
+use support::story::{step, Step, Story};
+use support::{assert_same_models, models_difference, read_models, schemas, Harness};
+
+/// A story touching every kind of read-model row: courses, doses and their derived items,
+/// consents granted and revoked (backfills and deletions), alerts, corrections, dead letters.
+fn story_steps() -> Vec<Step> {
+    use Step::*;
+    vec![
+        StartCourse { patient: 0 },
+        ScheduleDose { patient: 0 },
+        AdministerDose {
+            patient: 0,
+            flagged: true,
+        },
+        Grant {
+            patient: 0,
+            therapist: 0,
+            grantee_is_clinic: false,
+            scopes: 0b111111,
+        },
+        Practice {
+            patient: 0,
+            easy: true,
+        },
+        Practice {
+            patient: 0,
+            easy: true,
+        },
+        Mood {
+            patient: 0,
+            rating: 6,
+            late: true,
+        },
+        Garbage { patient: 1 },
+        RedFlagSymptom { patient: 0 },
+        ScheduleSession {
+            patient: 0,
+            therapist: 0,
+        },
+        Grant {
+            patient: 0,
+            therapist: 1,
+            grantee_is_clinic: true,
+            scopes: 0b100001,
+        },
+        CorrectLast { patient: 0 },
+        Mood {
+            patient: 1,
+            rating: 2,
+            late: false,
+        },
+        Revoke {
+            patient: 0,
+            which: 0,
+        },
+        StartCourse { patient: 1 },
+        ScheduleDose { patient: 1 },
+        AdministerDose {
+            patient: 1,
+            flagged: false,
+        },
+    ]
+}
+
+async fn tell(harness: &mut Harness, story: &mut Story, steps: &[Step]) -> Result<()> {
+    for step in steps {
+        story.apply(harness, step).await?;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_rebuild_equals_the_live_read_models_row_for_row() -> Result<()> {
+    let mut harness = Harness::running().await?;
+    let mut story = Story::new();
+    tell(&mut harness, &mut story, &story_steps()).await?;
+    harness.caught_up().await?;
+    let live = read_models(&harness.pool).await?;
+    assert!(live.iter().any(|row| row.starts_with("dead_letter")));
+    assert!(
+        live.iter()
+            .filter(|row| row.starts_with("timeline"))
+            .count()
+            > 40
+    );
+
+    let outcome = harness.rebuild(4).await?;
+    assert_eq!(outcome.checkpoint, outcome.replaced_checkpoint);
+    assert_eq!(outcome.parked, 1);
+    assert_same_models(&live, &read_models(&harness.pool).await?, "live, rebuilt");
+    assert_eq!(schemas(&harness.pool).await?, ["projections"]);
+    // Every reader's timeline through the public read, too.
+    for patient in &story.patients {
+        let readers = [Reader::Patient(*patient), Reader::Auditor]
+            .into_iter()
+            .chain(story.clinics.iter().map(|clinic| Reader::Clinic(*clinic)))
+            .chain(story.therapists.iter().map(|t| Reader::Therapist(*t)));
+        for reader in readers {
+            assert!(harness.timeline(reader, *patient).await.is_ok());
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_running_projector_goes_on_in_the_swapped_in_schema() -> Result<()> {
+    let mut harness = Harness::running().await?;
+    let mut story = Story::new();
+    let steps = story_steps();
+    tell(&mut harness, &mut story, &steps[..8]).await?;
+    harness.caught_up().await?;
+
+    harness.rebuild(3).await?;
+    // The projector was never stopped: what is appended now lands in the new schema.
+    tell(&mut harness, &mut story, &steps[8..]).await?;
+    harness.caught_up().await?;
+    let live = read_models(&harness.pool).await?;
+    harness.stop_projector().await?;
+
+    harness.rebuild(64).await?;
+    assert_same_models(&live, &read_models(&harness.pool).await?, "live, rebuilt");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_swap_waits_for_the_writers_lock_and_readers_see_old_or_new_never_a_mix() -> Result<()>
+{
+    let mut harness = Harness::running().await?;
+    let mut story = Story::new();
+    tell(&mut harness, &mut story, &story_steps()).await?;
+    harness.caught_up().await?;
+    harness.stop_projector().await?;
+    let full = read_models(&harness.pool).await?;
+    let full_seen = read_models_in(&mut *harness.pool.acquire().await?).await?;
+    // Damage the live read models so that old and new can be told apart.
+    sqlx::query("DELETE FROM timeline_entries WHERE audience = 'patient'")
+        .execute(&harness.pool)
+        .await?;
+    let damaged = read_models(&harness.pool).await?;
+    assert_ne!(damaged, full);
+    let damaged_seen = read_models_in(&mut *harness.pool.acquire().await?).await?;
+
+    // Hold the writers' lock as a live batch would: the rebuild may build, not swap.
+    let mut writer = harness.pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(WRITER_LOCK_KEY)
+        .execute(&mut *writer)
+        .await?;
+    let rebuild = {
+        let url = harness.database.url().to_owned();
+        let schema = harness.config.schema.clone();
+        let log = harness.log.clone();
+        tokio::spawn(
+            async move { carelog_projections::rebuild(&url, &schema, &log, 5, |_| {}).await },
+        )
+    };
+    // Readers keep seeing the live (damaged) models while the rebuild waits for the lock.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !schemas(&harness.pool)
+        .await?
+        .contains(&"projections_rebuild".to_owned())
+        || rebuild_checkpoint(&harness).await? < Some(full_checkpoint(&full))
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the rebuild never caught up"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!rebuild.is_finished(), "the swap did not wait for the lock");
+    assert_same_models(
+        &damaged,
+        &read_models(&harness.pool).await?,
+        "damaged, during rebuild",
+    );
+
+    // Readers during the swap: each read is the old models or the new ones, whole.
+    let reader = {
+        let pool = harness.pool.clone();
+        let (damaged, full) = (damaged_seen, full_seen);
+        tokio::spawn(async move {
+            loop {
+                let mut transaction = pool.begin().await?;
+                sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                    .execute(&mut *transaction)
+                    .await?;
+                let seen = read_models_in(&mut transaction).await?;
+                transaction.commit().await?;
+                assert!(
+                    seen == damaged || seen == full,
+                    "a mix of old and new read models"
+                );
+                if seen == full {
+                    return anyhow::Ok(());
+                }
+            }
+        })
+    };
+    writer.commit().await?;
+    rebuild.await??;
+    tokio::time::timeout(Duration::from_secs(20), reader).await???;
+    assert_same_models(
+        &full,
+        &read_models(&harness.pool).await?,
+        "full, after rebuild",
+    );
+    assert_eq!(schemas(&harness.pool).await?, ["projections"]);
+    Ok(())
+}
+
+async fn read_models_in(connection: &mut sqlx::PgConnection) -> Result<Vec<String>> {
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT (SELECT position FROM checkpoint)::text || ' ' || count(*)::text || ' '
+                || coalesce(string_agg(t::text, '|' ORDER BY audience, viewer_id, patient_id,
+                   position, event_index, item), '')
+         FROM timeline_entries t",
+    )
+    .fetch_all(&mut *connection)
+    .await?;
+    Ok(rows.into_iter().map(|(row,)| row).collect())
+}
+
+fn full_checkpoint(models: &[String]) -> i64 {
+    models
+        .iter()
+        .find_map(|row| row.strip_prefix("checkpoint "))
+        .and_then(|position| position.parse().ok())
+        .unwrap_or(0)
+}
+
+async fn rebuild_checkpoint(harness: &Harness) -> Result<Option<i64>> {
+    Ok(
+        sqlx::query_as::<_, (i64,)>("SELECT position FROM projections_rebuild.checkpoint")
+            .fetch_optional(&harness.pool)
+            .await
+            .ok()
+            .flatten()
+            .map(|(position,)| position),
+    )
+}
+
+/// How the live projection receives the log, one delivery at a time: the projector's batch
+/// size, how many new positions, how far back the delivery starts (redelivered messages), how
+/// far ahead (positions the consumer skipped, which the batch must read from the log), and
+/// whether the projector restarts first.
+#[derive(Debug, Clone)]
+struct Delivery {
+    batch_size: usize,
+    count: u64,
+    back: u64,
+    ahead: u64,
+    restart: bool,
+}
+
+fn delivery() -> impl Strategy<Value = Delivery> {
+    (1usize..6, 1u64..8, 0u64..4, 0u64..3, any::<bool>()).prop_map(
+        |(batch_size, count, back, ahead, restart)| Delivery {
+            batch_size,
+            count,
+            back,
+            ahead,
+            restart,
+        },
+    )
+}
+
+/// The invariant of the projections: a projection rebuilt from the log equals the one built
+/// live, whatever the events and however they were delivered. One nats-server and one database
+/// serve every case (reset between cases) to keep the test to seconds.
+#[test]
+fn any_log_projected_live_in_any_delivery_equals_its_rebuild() -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let harness = RefCell::new(runtime.block_on(Harness::start())?);
+    let mut runner = TestRunner::new(ProptestConfig {
+        cases: 16,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    });
+    let strategy = (vec(step(), 1..30), vec(delivery(), 1..12), 1usize..9);
+    let outcome = runner.run(&strategy, |(steps, deliveries, rebuild_batch)| {
+        let mut harness = harness.borrow_mut();
+        let difference = runtime
+            .block_on(live_beside_rebuild(
+                &mut harness,
+                &steps,
+                &deliveries,
+                rebuild_batch,
+            ))
+            .map_err(|error| TestCaseError::fail(format!("{error:#}")))?;
+        match difference {
+            None => Ok(()),
+            Some(difference) => Err(TestCaseError::fail(difference)),
+        }
+    });
+    if let Err(error) = outcome {
+        anyhow::bail!("{error}");
+    }
+    Ok(())
+}
+
+/// Projects `steps` live as `deliveries` say, rebuilds, and returns how the two differ.
+async fn live_beside_rebuild(
+    harness: &mut Harness,
+    steps: &[Step],
+    deliveries: &[Delivery],
+    rebuild_batch: usize,
+) -> Result<Option<String>> {
+    harness.reset().await?;
+    let mut story = Story::new();
+    tell(harness, &mut story, steps).await?;
+    let last = harness.log.last_position().await?;
+
+    let mut projector: Option<Projector> = None;
+    let mut applied = 0;
+    for delivery in deliveries.iter().cycle() {
+        if applied >= last {
+            break;
+        }
+        if delivery.restart || projector.is_none() {
+            let mut config = harness.config.clone();
+            config.batch_size = delivery.batch_size;
+            projector = Some(Projector::connect(config, harness.log.clone()).await?);
+        }
+        let Some(live) = &projector else {
+            continue;
+        };
+        let until = (applied + delivery.ahead + delivery.count).min(last);
+        let from = (applied + 1 + delivery.ahead)
+            .saturating_sub(delivery.back)
+            .clamp(1, until);
+        live.replay_range(from, until).await?;
+        applied = carelog_projections::lag(live.pool(), &harness.log)
+            .await?
+            .applied_position;
+    }
+    drop(projector);
+    let live = read_models(&harness.pool).await?;
+    harness.rebuild(rebuild_batch).await?;
+    let rebuilt = read_models(&harness.pool).await?;
+    Ok(models_difference(&live, &rebuilt))
+}
