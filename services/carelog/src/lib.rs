@@ -1,5 +1,5 @@
-//! The carelog system process: configuration, start-up of the care log, and (as later
-//! services arrive) the services themselves, run until shutdown.
+//! The carelog system process: configuration, start-up of the care log and the read models,
+//! then the four command services and the projections, run until shutdown.
 
 use std::future::Future;
 use std::time::Duration;

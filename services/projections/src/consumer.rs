@@ -115,9 +115,11 @@ impl Projector {
                 () = &mut shutdown => return Ok(()),
             };
             if let Err(error) = consumed {
+                // Kind and action only: the message may quote data (PHI).
                 tracing::error!(
                     kind = error.kind(),
-                    "projection stopped: {error}; resuming from the checkpoint"
+                    action = error.action(),
+                    "projection stopped; resuming from the checkpoint"
                 );
                 tokio::select! {
                     () = tokio::time::sleep(self.config.retry_pause) => {}
@@ -139,7 +141,7 @@ impl Projector {
         let mut next_sweep = Instant::now();
         loop {
             if Instant::now() >= next_sweep {
-                sweep::sweep_expired(&self.pool).await?;
+                sweep::sweep_expired(&self.pool, time::OffsetDateTime::now_utc()).await?;
                 next_sweep = Instant::now() + self.config.sweep_interval;
             }
             let first = tokio::select! {

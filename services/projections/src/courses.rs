@@ -13,7 +13,8 @@ use crate::describe::CourseRule;
 #[derive(Debug, Clone, Default)]
 pub(crate) struct CourseContext {
     pub(crate) course_id: Option<Uuid>,
-    /// Clinic of the course (of every open course, for vitals outside a dosing visit).
+    /// Clinic of the course (for vitals outside a dosing visit: the recording clinic, when it
+    /// has an open course).
     pub(crate) clinics: Vec<Uuid>,
 }
 
@@ -85,7 +86,19 @@ pub(crate) async fn apply(
                 .fetch_all(&mut *connection)
                 .await?
             }
-            CourseRule::OpenCourses => open_courses(connection, patient_id).await?,
+            // Only the recording clinic's own courses: another clinic treating the same patient
+            // has no right to this clinic's records (domain §5).
+            CourseRule::RecorderOpenCourses => {
+                sqlx::query_as(
+                    "SELECT course_id, clinic_id FROM courses
+                 WHERE patient_id = $1 AND clinic_id = $2 AND ended_position IS NULL
+                 ORDER BY started_position",
+                )
+                .bind(patient_id)
+                .bind(event.envelope.actor.party_id.as_uuid())
+                .fetch_all(&mut *connection)
+                .await?
+            }
             CourseRule::SameAs(event_id) => {
                 sqlx::query_as(
                     "SELECT c.course_id, c.clinic_id FROM timeline_entries t
@@ -102,7 +115,8 @@ pub(crate) async fn apply(
     let mut clinics: Vec<Uuid> = rows.iter().map(|(_, clinic)| *clinic).collect();
     clinics.sort();
     clinics.dedup();
-    // One course, or none when several open courses share an outside-visit record.
+    // One course, or none when several open courses of the recording clinic share an
+    // outside-visit record.
     let course_id = match rows.as_slice() {
         [(course_id, _)] => Some(*course_id),
         _ => None,

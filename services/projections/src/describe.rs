@@ -27,8 +27,9 @@ pub(crate) enum CourseRule {
     NotDoseFamily,
     Course(CourseId),
     Dose(DoseId),
-    /// Vitals taken outside a dosing visit: the patient's open courses.
-    OpenCourses,
+    /// Vitals taken outside a dosing visit: the patient's open courses with the clinic that
+    /// recorded them (never another clinic's).
+    RecorderOpenCourses,
     /// A correction: the course of the corrected event.
     SameAs(EventId),
 }
@@ -96,7 +97,7 @@ fn describe_dose(event: &DoseEvent) -> Description {
             Fixed(Scope::Vitals),
             vitals
                 .dose_id
-                .map_or(CourseRule::OpenCourses, CourseRule::Dose),
+                .map_or(CourseRule::RecorderOpenCourses, CourseRule::Dose),
             format!(
                 "Vitals ({}): BP {}, HR {} bpm{}",
                 vitals.phase,

@@ -3,8 +3,10 @@
 use carelog_eventlog::ReadError;
 
 /// A failure of the projector. `Database` errors caused by the data of one commit (SQLSTATE
-/// classes 22 and 23: a value or a constraint) park that commit in the dead-letter table;
-/// every other failure is transient: the batch rolls back and is retried from the checkpoint.
+/// classes 22 and 23: a value or a constraint) park that commit in the dead-letter table,
+/// except a unique violation on `timeline_entries` (an event applied twice), which fails
+/// loudly; every other failure is transient: the batch rolls back and is retried from the
+/// checkpoint.
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectionError {
     #[error("{action}: {source}")]
@@ -51,11 +53,31 @@ impl ProjectionError {
             ProjectionError::Database {
                 source: sqlx::Error::Database(error),
                 ..
-            } => error
-                .code()
-                .is_some_and(|code| code.starts_with("22") || code.starts_with("23")),
+            } => {
+                // A unique violation on the timeline is the same event applied twice (a bug of
+                // the projector, not bad data): it must stop the projection, never be parked
+                // while the checkpoint moves past it.
+                !is_double_apply(error.as_ref())
+                    && error
+                        .code()
+                        .is_some_and(|code| code.starts_with("22") || code.starts_with("23"))
+            }
             ProjectionError::Inconsistent { .. } => true,
             _ => false,
+        }
+    }
+
+    /// What was being done when it failed, for logs: a fixed phrase, never data.
+    pub(crate) fn action(&self) -> &'static str {
+        match self {
+            ProjectionError::Database { action, .. } | ProjectionError::Consumer { action, .. } => {
+                action
+            }
+            ProjectionError::Migrate(_) => "apply the read-model migrations",
+            ProjectionError::Log(_) => "read the care log",
+            ProjectionError::Inconsistent { reason, .. } => reason,
+            ProjectionError::Config(_) => "check the projection configuration",
+            ProjectionError::RebuildRunning => "start a rebuild",
         }
     }
 
@@ -71,4 +93,14 @@ impl ProjectionError {
             ProjectionError::RebuildRunning => "rebuild_running",
         }
     }
+}
+
+/// SQLSTATE 23505 (unique violation) on `timeline_entries`: rows of an event that already has
+/// them, i.e. the event is being applied a second time.
+fn is_double_apply(error: &dyn sqlx::error::DatabaseError) -> bool {
+    error.code().as_deref() == Some("23505")
+        && (error.table() == Some("timeline_entries")
+            || error
+                .constraint()
+                .is_some_and(|constraint| constraint.starts_with("timeline_entries")))
 }

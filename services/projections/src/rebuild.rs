@@ -138,7 +138,7 @@ pub async fn rebuild(
         let outcome = apply_in_transaction(&mut transaction, care_log, incoming).await?;
         state.record(outcome, replaced_checkpoint, &mut progress);
     }
-    sweep::sweep_in(&mut transaction).await?;
+    sweep::sweep_in(&mut transaction, time::OffsetDateTime::now_utc()).await?;
     for rename in [
         format!("ALTER SCHEMA {live_schema} RENAME TO {retired}"),
         format!("ALTER SCHEMA {rebuilding} RENAME TO {live_schema}"),

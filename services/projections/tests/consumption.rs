@@ -278,3 +278,134 @@ async fn the_lag_is_the_checkpoint_beside_the_logs_last_position() -> Result<()>
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn an_event_applied_twice_fails_loudly_and_is_not_parked() -> Result<()> {
+    let mut harness = Harness::start().await?;
+    let patient = PatientId::new_random();
+    let me = patient_actor(patient);
+    let first = harness
+        .append(patient, me, at("2026-03-04T08:00:00Z"), mood(5))
+        .await?;
+    let projector = Projector::connect(harness.config.clone(), harness.log.clone()).await?;
+    projector.replay_range(1, first).await?;
+    let second = harness
+        .append(patient, me, at("2026-03-05T08:00:00Z"), mood(6))
+        .await?;
+    // The auditor's row of the next event is already there: applying it clashes on the
+    // timeline's primary key, exactly as applying it a second time would.
+    sqlx::query(
+        "INSERT INTO timeline_entries (audience, viewer_id, patient_id, position, event_index,
+             item, event_id, family, kind, basis, actor_role, actor_id, occurred_at,
+             recorded_at, summary, detail)
+         VALUES ('auditor', $1, $2, $3, 0, 'event', $4, 'observation', 'observation_recorded',
+             'role', 'patient', $2, now(), now(), 'Mood 6/10', '{}')",
+    )
+    .bind(Uuid::nil())
+    .bind(patient.as_uuid())
+    .bind(i64::try_from(second)?)
+    .bind(Uuid::new_v4())
+    .execute(&harness.pool)
+    .await?;
+
+    let failed = projector.replay_range(second, second).await;
+    assert!(failed.is_err(), "a double apply must fail, got {failed:?}");
+    assert_eq!(
+        dead_letter::count(&harness.pool).await?,
+        0,
+        "nothing parked"
+    );
+    let lag = carelog_projections::lag(&harness.pool, &harness.log).await?;
+    assert_eq!(
+        lag.applied_position, first,
+        "the checkpoint stays before it"
+    );
+
+    // Once the clash is gone, the same position applies: it was retried, not skipped.
+    sqlx::query("DELETE FROM timeline_entries WHERE position = $1")
+        .bind(i64::try_from(second)?)
+        .execute(&harness.pool)
+        .await?;
+    let outcome = projector.replay_range(second, second).await?;
+    assert_eq!((outcome.applied, outcome.parked), (1, 0));
+    assert_eq!(
+        projected_positions(&harness, patient).await?,
+        [first as i64, second as i64]
+    );
+    Ok(())
+}
+
+/// Everything written to the log output, for the test that reads it.
+#[derive(Clone, Default)]
+struct CapturedLogs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl CapturedLogs {
+    fn text(&self) -> String {
+        let bytes = self.0.lock().map(|bytes| bytes.clone()).unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut bytes) = self.0.lock() {
+            bytes.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_failure_is_logged_by_kind_and_action_without_its_message() -> Result<()> {
+    // The current-thread runtime polls the projector on this thread, under this subscriber.
+    let logs = CapturedLogs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _logging = tracing::subscriber::set_default(subscriber);
+    let mut harness = Harness::running().await?;
+    let patient = PatientId::new_random();
+    // A transient failure whose database message names what it failed on; a data error's
+    // message would quote the patient's data the same way.
+    sqlx::raw_sql("ALTER TABLE timeline_entries RENAME TO timeline_entries_away")
+        .execute(&harness.pool)
+        .await?;
+    harness
+        .append(
+            patient,
+            patient_actor(patient),
+            at("2026-03-04T08:00:00Z"),
+            mood(5),
+        )
+        .await?;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !logs.text().contains("projection stopped") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no failure logged: {}",
+            logs.text()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let text = logs.text();
+    let line = text
+        .lines()
+        .find(|line| line.contains("projection stopped"))
+        .unwrap_or_default();
+    assert!(line.contains("kind=") && line.contains("action="), "{line}");
+    assert!(
+        !line.contains("timeline_entries") && !line.contains("does not exist"),
+        "the log line quotes the database's message: {line}"
+    );
+    sqlx::raw_sql("ALTER TABLE timeline_entries_away RENAME TO timeline_entries")
+        .execute(&harness.pool)
+        .await?;
+    harness.caught_up().await?;
+    Ok(())
+}

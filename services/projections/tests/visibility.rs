@@ -649,7 +649,10 @@ async fn the_sweep_deletes_rows_of_expired_consents() -> Result<()> {
     let mut harness = Harness::running().await?;
     let care = Care::new();
     first_week(&mut harness, &care).await?;
-    let expires_at = time::OffsetDateTime::now_utc() + time::Duration::milliseconds(1500);
+    // An hour ahead of the wall clock, so the live projector's own sweep never races the
+    // test; the sweep and the read are then run at explicit instants around the expiry.
+    let now = time::OffsetDateTime::now_utc();
+    let expires_at = now + time::Duration::hours(1);
     let expiry = expires_at.format(&time::format_description::well_known::Rfc3339)?;
     grant(
         &mut harness,
@@ -672,20 +675,80 @@ async fn the_sweep_deletes_rows_of_expired_consents() -> Result<()> {
         anyhow::Ok(count)
     };
     assert_eq!(rows().await?, 1, "the vitals row before expiry");
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-    while rows().await? > 0 {
-        carelog_projections::sweep::sweep_expired(&harness.pool).await?;
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the sweep never removed the row"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let sweep = |at| carelog_projections::sweep::sweep_expired(&harness.pool, at);
+    assert_eq!(sweep(expires_at - time::Duration::seconds(1)).await?, 0);
+    assert_eq!(rows().await?, 1, "a sweep before the expiry keeps the row");
+    let after_expiry = expires_at + time::Duration::seconds(1);
+    assert_eq!(sweep(after_expiry).await?, 1);
+    assert_eq!(rows().await?, 0, "a sweep after the expiry removes the row");
+    let after = harness
+        .timeline_at(
+            Reader::Therapist(care.other_therapist),
+            care.patient,
+            after_expiry,
+        )
+        .await?;
+    assert_eq!(kinds(&after), ["consent_granted"]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn vitals_outside_a_visit_reach_only_the_recording_clinic() -> Result<()> {
+    let mut harness = Harness::running().await?;
+    let care = Care::new();
+    let other_course = Uuid::new_v4();
+    // Two clinics each treat the patient in an open course.
+    for (clinic, course_id, occurred_at) in [
+        (care.clinic, care.course_id, "2026-03-02T09:00:00Z"),
+        (care.other_clinic, other_course, "2026-03-02T10:00:00Z"),
+    ] {
+        harness
+            .append(
+                care.patient,
+                actor(Role::Clinic, clinic),
+                at(occurred_at),
+                event(
+                    Family::Dose,
+                    "course_started",
+                    json!({
+                        "course_id": course_id, "clinic_id": clinic, "path": "ketamine",
+                        "prescriber_id": Uuid::new_v4(), "age_65_or_older": false,
+                    }),
+                ),
+            )
+            .await?;
     }
+    // The first clinic takes vitals outside a dosing visit, in crisis range.
+    harness
+        .append(care.patient, actor(Role::Clinic, care.clinic), at("2026-03-03T09:00:00Z"), event(Family::Dose, "vitals_recorded", json!({
+            "dose_id": null, "phase": "other",
+            "blood_pressure": {"systolic": 185, "diastolic": 115}, "heart_rate": 90, "spo2": 97,
+            "flags": ["bp_crisis"],
+        })))
+        .await?;
+    harness.caught_up().await?;
+
+    let recording = harness
+        .timeline(Reader::Clinic(care.clinic), care.patient)
+        .await?;
+    let recording_kinds = kinds(&recording);
+    assert!(
+        ["vitals_recorded", "alert:bp_crisis"]
+            .iter()
+            .all(|kind| recording_kinds.iter().any(|found| found == kind)),
+        "the recording clinic sees its vitals and the alert: {recording_kinds:?}"
+    );
+    let vitals = recording
+        .iter()
+        .find(|entry| entry.kind == "vitals_recorded")
+        .map(|entry| entry.basis.as_str());
+    assert_eq!(vitals, Some("course"));
+    // The other clinic sees its own course and nothing of the first clinic's record.
     check(
         &harness,
-        Reader::Therapist(care.other_therapist),
+        Reader::Clinic(care.other_clinic),
         &care,
-        &["consent_granted"],
+        &["course_started"],
     )
     .await?;
     Ok(())

@@ -1,6 +1,8 @@
 //! Dose rules (domain §2, §4) and who may write doses (§5: the clinic of the course), each
 //! shown accepting and rejecting, in one table run in order on one patient.
 
+use std::collections::HashMap;
+
 use anyhow::{Context as _, Result};
 use serde_json::{json, Value};
 
@@ -576,9 +578,18 @@ async fn dose_rules_accept_and_reject() -> Result<()> {
             rejected("rule_violated", "course_active"),
         ),
     ];
+    let mut replies = HashMap::new();
     for (what, command, actor, data, expect) in rows {
-        check(&harness, what, command, cast.command(actor, data), expect).await?;
+        let reply = check(&harness, what, command, cast.command(actor, data), expect).await?;
+        replies.insert(what, reply);
     }
+    let event_of = |what: &str| -> Result<String> {
+        Ok(replies[what].json["events"][0]["event_id"]
+            .as_str()
+            .context("event id")?
+            .to_owned())
+    };
+    let (cancellation, course_end) = (event_of("cancel d4")?, event_of("end the ketamine course")?);
 
     // Corrections: by the recorder only, once, of an event of this aggregate.
     let side_effect = check(
@@ -622,6 +633,25 @@ async fn dose_rules_accept_and_reject() -> Result<()> {
             &cast.clinic,
             correct(&event_id),
             rejected("rule_violated", "correct_once"),
+        ),
+        // A correction does not reopen what was closed: the rules would not be checked again.
+        (
+            "a correction does not reopen a cancelled dose",
+            &cast.clinic,
+            correct(&cancellation),
+            rejected("rule_violated", "correction_reopens"),
+        ),
+        (
+            "an amendment does not reopen a cancelled dose either",
+            &cast.clinic,
+            json!({ "corrects": cancellation, "kind": "amended", "reason": "wrong dose" }),
+            rejected("rule_violated", "correction_reopens"),
+        ),
+        (
+            "a correction does not reopen an ended course",
+            &cast.clinic,
+            correct(&course_end),
+            rejected("rule_violated", "correction_reopens"),
         ),
     ];
     for (what, actor, data, expect) in rows {

@@ -1,7 +1,9 @@
 //! Target rules (domain §4: one behaviour and one thought exercise, a notch after three easy
 //! practices) and who may write targets (§5: the patient, or a therapist with consent).
 
-use anyhow::Result;
+use std::collections::HashMap;
+
+use anyhow::{Context as _, Result};
 use serde_json::{json, Value};
 
 use crate::support::{check, new_id, rejected, Cast, Expect, Harness, OK};
@@ -293,8 +295,38 @@ async fn target_rules_accept_and_reject() -> Result<()> {
             rejected("forbidden", "therapist_consent"),
         ),
     ];
+    let mut replies = HashMap::new();
     for (what, command, actor, data, expect) in rows {
-        check(&harness, what, command, cast.command(actor, data), expect).await?;
+        let reply = check(&harness, what, command, cast.command(actor, data), expect).await?;
+        replies.insert(what, reply);
     }
+
+    // A correction does not reopen a retired target: the behaviour slot is taken by `sleep`
+    // now, and "too many goals" would not be checked again.
+    let retirement = replies["retire the behaviour"].json["events"][0]["event_id"]
+        .as_str()
+        .context("event id")?
+        .to_owned();
+    for kind in ["entered_in_error", "amended"] {
+        check(
+            &harness,
+            "a correction does not reopen a retired target",
+            "target.correct",
+            cast.command(
+                &cast.patient,
+                json!({ "corrects": retirement, "kind": kind, "reason": "retired by mistake" }),
+            ),
+            rejected("rule_violated", "correction_reopens"),
+        )
+        .await?;
+    }
+    check(
+        &harness,
+        "the retired target is still not practised",
+        "target.practice",
+        cast.command(&cast.patient, practice(&walk, "2026-03-14", "done", "easy")),
+        rejected("rule_violated", "target_active"),
+    )
+    .await?;
     harness.stop().await
 }
