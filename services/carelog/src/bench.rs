@@ -1,5 +1,8 @@
 //! `carelog bench`: the care log's appends beside raw JetStream publishes of payloads of the
-//! same size, in the same mode, on one private nats-server, in one run.
+//! same size, in the same mode, on one private nats-server, in one run; then commands over
+//! NATS request-reply against the four command services (`commands.rs`).
+
+mod commands;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -31,6 +34,21 @@ pub(crate) struct BenchArgs {
     /// Repeats of each measurement (raw and carelog alternating); the median is reported.
     #[arg(long, default_value_t = 5)]
     repeats: usize,
+    /// Run only one part (default: both). `commands` still measures the raw pipelined
+    /// publishes it is compared with.
+    #[arg(long, value_enum)]
+    only: Option<Part>,
+    #[command(flatten)]
+    commands: commands::CommandBenchArgs,
+}
+
+/// The parts of the benchmark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Part {
+    /// The care log's appends (issue 2).
+    Log,
+    /// Commands over NATS request-reply (issue 3).
+    Commands,
 }
 
 struct Bench {
@@ -101,6 +119,51 @@ async fn run_on_this_thread(args: BenchArgs) -> Result<()> {
         bench.payload_size, args.repeats
     );
 
+    println!(
+        "{:<44} {:>14} {:>14} {:>7} {:>8}",
+        "mode", "carelog /s", "raw /s", "ratio", "target"
+    );
+    let raw_pipelined = if args.only == Some(Part::Commands) {
+        bench.raw_pipelined(&args).await?; // warm-up, unmeasured
+        let mut raw_pipelined = Vec::new();
+        for _ in 0..args.repeats {
+            raw_pipelined.push(bench.raw_pipelined(&args).await?);
+        }
+        let raw_pipelined = median(&mut raw_pipelined);
+        println!(
+            "{:<44} {:>14} {raw_pipelined:>14.0}",
+            format!("(b) raw pipelined only, {} patients", args.patients),
+            ""
+        );
+        raw_pipelined
+    } else {
+        log_benchmarks(&bench, &args).await?
+    };
+    if args.only != Some(Part::Log) {
+        println!();
+        commands::run(&server, &args.commands, raw_pipelined).await?;
+    }
+
+    println!();
+    let verify_started = Instant::now();
+    let report = bench.care_log.verify_log().await?;
+    println!(
+        "verify of the whole benchmark log: {} commits in {:.2} s, intact: {}",
+        report.commits_checked,
+        verify_started.elapsed().as_secs_f64(),
+        report.is_intact()
+    );
+    anyhow::ensure!(
+        report.is_intact(),
+        "the benchmark log does not verify: {:?}",
+        report.first_break
+    );
+    Ok(())
+}
+
+/// The care log's appends beside raw publishes (issue 2): prints its rows and returns the raw
+/// pipelined publish rate (the commands part's baseline).
+async fn log_benchmarks(bench: &Bench, args: &BenchArgs) -> Result<f64> {
     // Warm up both paths once, unmeasured.
     bench.raw_sequential(200).await?;
     bench.ours_sequential(200).await?;
@@ -127,20 +190,16 @@ async fn run_on_this_thread(args: BenchArgs) -> Result<()> {
     for repeat in 0..args.repeats {
         // Alternate the order, so neither side always runs on a fresher server.
         if repeat % 2 == 0 {
-            raw_pipelined.push(bench.raw_pipelined(&args).await?);
-            raw_checked.push(bench.raw_pipelined_with_checks(&args).await?);
-            ours_pipelined.push(bench.ours_pipelined(&args).await?);
+            raw_pipelined.push(bench.raw_pipelined(args).await?);
+            raw_checked.push(bench.raw_pipelined_with_checks(args).await?);
+            ours_pipelined.push(bench.ours_pipelined(args).await?);
         } else {
-            ours_pipelined.push(bench.ours_pipelined(&args).await?);
-            raw_checked.push(bench.raw_pipelined_with_checks(&args).await?);
-            raw_pipelined.push(bench.raw_pipelined(&args).await?);
+            ours_pipelined.push(bench.ours_pipelined(args).await?);
+            raw_checked.push(bench.raw_pipelined_with_checks(args).await?);
+            raw_pipelined.push(bench.raw_pipelined(args).await?);
         }
     }
 
-    println!(
-        "{:<44} {:>14} {:>14} {:>7} {:>8}",
-        "mode", "carelog /s", "raw /s", "ratio", "target"
-    );
     report(
         "(a) acknowledged appends, one at a time",
         median(&mut ours_sequential),
@@ -151,10 +210,11 @@ async fn run_on_this_thread(args: BenchArgs) -> Result<()> {
         "    raw publishes with an append's two headers (the server's own checks): {:.0} /s",
         median(&mut raw_sequential_checked)
     );
+    let raw_pipelined = median(&mut raw_pipelined);
     report(
         &format!("(b) pipelined, {} patients", args.patients),
         median(&mut ours_pipelined),
-        median(&mut raw_pipelined),
+        raw_pipelined,
         0.7,
     );
     println!(
@@ -167,20 +227,7 @@ async fn run_on_this_thread(args: BenchArgs) -> Result<()> {
         latencies.value_at_quantile(0.99) as f64 / 1000.0,
         latencies.max() as f64 / 1000.0
     );
-    let verify_started = Instant::now();
-    let report = bench.care_log.verify_log().await?;
-    println!(
-        "verify of the whole benchmark log: {} commits in {:.2} s, intact: {}",
-        report.commits_checked,
-        verify_started.elapsed().as_secs_f64(),
-        report.is_intact()
-    );
-    anyhow::ensure!(
-        report.is_intact(),
-        "the benchmark log does not verify: {:?}",
-        report.first_break
-    );
-    Ok(())
+    Ok(raw_pipelined)
 }
 
 fn report(mode: &str, ours: f64, raw: f64, target: f64) {

@@ -34,7 +34,8 @@ enum Command {
     /// Verify the whole care log: every commit decodes, every hash chain holds, no position is
     /// missing. Exits non-zero at the first break.
     Verify,
-    /// Measure appends beside raw JetStream publishes on a private nats-server.
+    /// Measure appends, and commands against the command services, beside raw JetStream
+    /// publishes on a private nats-server.
     Bench(bench::BenchArgs),
     /// The projections' read models in PostgreSQL.
     #[command(subcommand)]
@@ -56,14 +57,20 @@ enum ProjectionsCommand {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The benchmark runs the command services, which log every command at `info`: by default
+    // it logs warnings only, so its report stays readable (`RUST_LOG` still decides).
+    let default_filter = match cli.command {
+        Command::Bench(_) => "warn",
+        _ => "info",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .with_target(false)
         .init();
-    let cli = Cli::parse();
     let result = match cli.command {
         Command::Run => carelog::run(cli.config, carelog::shutdown_signal()).await,
         Command::Verify => carelog::verify(cli.config).await,

@@ -1,0 +1,291 @@
+//! `carelog bench`, commands part (issue 3): JSON commands over NATS request-reply against the
+//! four command services, started in this process on the benchmark's private nats-server.
+//!
+//! The services are the system under test and run as `carelog run` runs them: on a
+//! multi-thread runtime of their own thread (as many workers as cores), on their own
+//! connection. The load generator stays on the benchmark's single-threaded runtime, on another
+//! connection, so it never shares a thread with the services; both still share the machine's
+//! cores with nats-server.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use bytes::Bytes;
+use carelog_commands::RuntimeOptions;
+use carelog_eventlog::{CareLog, CareLogConfig};
+use futures::stream::{FuturesUnordered, StreamExt};
+use hdrhistogram::Histogram;
+use uuid::Uuid;
+
+use super::{median, per_second, report};
+
+/// The commands part's settings.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct CommandBenchArgs {
+    /// Patients the commands are spread over.
+    #[arg(long, default_value_t = 1_000)]
+    command_patients: usize,
+    /// Commands sent one at a time (concurrency 1), in each repeat: the latency figures.
+    #[arg(long, default_value_t = 1_000)]
+    command_sequential: usize,
+    /// Commands sent with `--command-concurrency` in flight, in each repeat: the throughput.
+    #[arg(long, default_value_t = 2_000)]
+    command_throughput: usize,
+    /// Requests in flight at once in the throughput run.
+    #[arg(long, default_value_t = 64)]
+    command_concurrency: usize,
+    /// Repeats of the commands part; the throughput is their median, the latencies are
+    /// pooled.
+    #[arg(long, default_value_t = 3)]
+    command_repeats: usize,
+    /// Worker threads of the services' runtime (default: one per core, as `carelog run`).
+    #[arg(long)]
+    service_threads: Option<usize>,
+}
+
+/// p99 latency at concurrency 1 must stay under this (issue 3).
+const P99_TARGET: Duration = Duration::from_millis(10);
+/// Throughput at concurrency 64 must be at least this share of raw pipelined publishes.
+const THROUGHPUT_TARGET: f64 = 0.4;
+/// The measured command: a patient records their mood (one `observation_recorded` event).
+const MEASURED_SUBJECT: &str = "care.cmd.observation.record";
+const START_COURSE_SUBJECT: &str = "care.cmd.dose.start_course";
+
+/// The four command services running on a thread and runtime of their own.
+struct Services {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<Result<()>>>,
+}
+
+impl Services {
+    fn start(url: String, threads: usize) -> Services {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || -> Result<()> {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(threads)
+                .enable_all()
+                .build()
+                .context("build the services' runtime")?
+                .block_on(async move {
+                    // Connected from this runtime, so the connection's own tasks run here too.
+                    let client = async_nats::connect(url)
+                        .await
+                        .context("connect the services")?;
+                    let log = CareLog::connect(client.clone(), CareLogConfig::default()).await?;
+                    carelog_commandhost::serve_all(
+                        client,
+                        log,
+                        RuntimeOptions::default(),
+                        async move {
+                            // An error means the sender is gone: stop too.
+                            let _ = stopped.await;
+                        },
+                    )
+                    .await?;
+                    Ok(())
+                })
+        });
+        Services {
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops the services (they answer what they received) and waits for them.
+    async fn stop(mut self) -> Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            tokio::task::spawn_blocking(move || thread.join())
+                .await?
+                .map_err(|_| anyhow::anyhow!("the services' thread panicked"))??;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Services {
+    fn drop(&mut self) {
+        // On an early return: dropping the sender stops the services; the thread is left to
+        // end on its own.
+        self.stop.take();
+    }
+}
+
+/// Runs the commands part and prints its rows; `raw_pipelined` is the raw pipelined publish
+/// rate measured in the same run.
+pub(crate) async fn run(
+    server: &carelog_testkit::NatsServer,
+    args: &CommandBenchArgs,
+    raw_pipelined: f64,
+) -> Result<()> {
+    let threads = args
+        .service_threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let services = Services::start(server.url(), threads);
+    let client = server.client().await?;
+    wait_until_serving(&client).await?;
+    let care_log = CareLog::connect(client.clone(), CareLogConfig::default()).await?;
+    let log_commits = care_log.last_position().await?;
+
+    let patients: Vec<Uuid> = (0..args.command_patients.max(1))
+        .map(|_| Uuid::new_v4())
+        .collect();
+    // Untimed set-up: one course per patient (so each patient has a dose record, as a patient
+    // recording their mood between doses has), which also warms the services up.
+    let clinic = Uuid::new_v4();
+    let courses: Vec<(&'static str, Bytes)> = patients
+        .iter()
+        .map(|patient| (START_COURSE_SUBJECT, start_course(*patient, clinic)))
+        .collect();
+    send_all(&client, courses, args.command_concurrency).await?;
+    // Warm-up of the measured command, unmeasured.
+    send_all(
+        &client,
+        moods(&patients, 0, 200),
+        args.command_concurrency.min(8),
+    )
+    .await?;
+
+    let mut latencies = Histogram::<u64>::new(3)?;
+    let mut throughputs = Vec::new();
+    let mut next = 200;
+    for _ in 0..args.command_repeats.max(1) {
+        // Bodies are the workload, built before the clock starts (as raw payloads are).
+        let requests = moods(&patients, next, args.command_sequential);
+        next += args.command_sequential;
+        let (_, histogram) = send_all(&client, requests, 1).await?;
+        latencies.add(histogram)?;
+        let requests = moods(&patients, next, args.command_throughput);
+        next += args.command_throughput;
+        let (elapsed, _) = send_all(&client, requests, args.command_concurrency).await?;
+        throughputs.push(per_second(args.command_throughput, elapsed));
+    }
+    // Each command loads its aggregate through an ephemeral consumer; how many the server
+    // still keeps says what every append and consumer creation is checked against.
+    let consumers = care_log
+        .jetstream()
+        .get_stream(&care_log.config().stream_name)
+        .await?
+        .get_info()
+        .await?
+        .state
+        .consumer_count;
+    services.stop().await?;
+
+    let p50 = latencies.value_at_quantile(0.50) as f64 / 1000.0;
+    let p99 = latencies.value_at_quantile(0.99) as f64 / 1000.0;
+    let p99_target = P99_TARGET.as_secs_f64() * 1000.0;
+    let verdict = if p99 < p99_target { "met" } else { "MISSED" };
+    println!(
+        "{:<44} {:>14} {:>14} {:>7} {:>5} {verdict}",
+        "(c) commands, concurrency 1: p99 latency",
+        format!("{p99:.2} ms"),
+        "",
+        "",
+        format!("<{p99_target:.0}ms"),
+    );
+    println!(
+        "    p50 {p50:.2} ms, p99 {p99:.2} ms, max {:.2} ms ({} commands over {} patients; \
+         {} service threads; the log held {log_commits} commits before)",
+        latencies.max() as f64 / 1000.0,
+        latencies.len(),
+        patients.len(),
+        threads,
+    );
+    report(
+        &format!("(d) commands, concurrency {}", args.command_concurrency),
+        median(&mut throughputs),
+        raw_pipelined,
+        THROUGHPUT_TARGET,
+    );
+    println!(
+        "    carelog: {MEASURED_SUBJECT} {{\"mood\": 6}} by the patient, reply received; \
+         raw: pipelined JetStream publishes of (b)"
+    );
+    println!("    consumers alive on the care stream right after the last command: {consumers}");
+    Ok(())
+}
+
+/// Waits until every service answers (a request before its subscription has no responders);
+/// an unknown command's rejection is an answer.
+async fn wait_until_serving(client: &async_nats::Client) -> Result<()> {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        for service in ["dose", "consent", "target", "observation"] {
+            let subject = format!("care.cmd.{service}.ping");
+            while client.request(subject.clone(), "{}".into()).await.is_err() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    })
+    .await
+    .context("the command services did not come up")
+}
+
+/// Sends `requests` with at most `concurrency` in flight and checks every reply is an
+/// acceptance; returns the time it took and each request's latency (µs, from send to reply).
+async fn send_all(
+    client: &async_nats::Client,
+    requests: Vec<(&'static str, Bytes)>,
+    concurrency: usize,
+) -> Result<(Duration, Histogram<u64>)> {
+    let mut latencies = Histogram::<u64>::new(3)?;
+    let mut requests = requests.into_iter();
+    let mut in_flight = FuturesUnordered::new();
+    let started = Instant::now();
+    loop {
+        while in_flight.len() < concurrency.max(1) {
+            let Some((subject, body)) = requests.next() else {
+                break;
+            };
+            let sent = Instant::now();
+            in_flight.push(async move {
+                let reply = client.request(subject, body).await;
+                (sent.elapsed(), reply)
+            });
+        }
+        let Some((latency, reply)) = in_flight.next().await else {
+            break;
+        };
+        let reply = reply.context("a command request failed")?;
+        // Replies are compact JSON (`{"command_id":…,"ok":true,…}`); finding the flag is
+        // enough, and costs the load generator less than parsing the events.
+        if !reply
+            .payload
+            .windows(9)
+            .any(|window| window == b"\"ok\":true")
+        {
+            anyhow::bail!(
+                "a benchmark command was rejected: {}",
+                String::from_utf8_lossy(&reply.payload)
+            );
+        }
+        latencies.record(latency.as_micros() as u64)?;
+    }
+    Ok((started.elapsed(), latencies))
+}
+
+/// `count` mood observations, round-robin over the patients starting at `first`.
+fn moods(patients: &[Uuid], first: usize, count: usize) -> Vec<(&'static str, Bytes)> {
+    (first..first + count)
+        .map(|index| {
+            let patient = patients[index % patients.len()];
+            let body = format!(
+                r#"{{"command_id":"{}","patient_id":"{patient}","actor":{{"role":"patient","party_id":"{patient}"}},"data":{{"observation_id":"{}","value":{{"mood":6}}}}}}"#,
+                Uuid::new_v4(),
+                Uuid::new_v4(),
+            );
+            (MEASURED_SUBJECT, Bytes::from(body))
+        })
+        .collect()
+}
+
+fn start_course(patient: Uuid, clinic: Uuid) -> Bytes {
+    Bytes::from(format!(
+        r#"{{"command_id":"{}","patient_id":"{patient}","actor":{{"role":"clinic","party_id":"{clinic}"}},"data":{{"course_id":"{}","clinic_id":"{clinic}","path":"spravato","prescriber_id":"{}","age_65_or_older":false}}}}"#,
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+    ))
+}
