@@ -3,6 +3,7 @@
 //! per aggregate, deduplication, the per-subject hash chain and its verification.
 
 mod append;
+mod cache;
 mod config;
 mod read;
 mod subject;
@@ -67,6 +68,8 @@ pub struct CareLog {
     /// Handle on the care stream (no server round trip to obtain it again).
     stream: jetstream::stream::Stream<()>,
     config: CareLogConfig,
+    /// Aggregates loaded recently, shared by clones (`load_aggregate`).
+    cache: std::sync::Arc<cache::AggregateCache>,
 }
 
 impl CareLog {
@@ -99,6 +102,7 @@ impl CareLog {
             jetstream,
             stream,
             config,
+            cache: std::sync::Arc::default(),
         })
     }
 

@@ -5,7 +5,7 @@
 use std::pin::Pin;
 use std::time::Duration;
 
-use async_nats::jetstream::consumer::{pull, DeliverPolicy};
+use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
 use async_nats::jetstream::stream::{LastRawMessageErrorKind, Stream as JetStream};
 use bytes::Bytes;
 use carelog_schemas::{Commit, CommitHash, DecodeError};
@@ -43,6 +43,10 @@ impl StoredCommit {
         .decode()
     }
 }
+
+/// How many commits behind a cached aggregate may be and still be caught up one request per
+/// commit; further behind, it is read again whole.
+const MAX_CACHED_CATCH_UP: usize = 16;
 
 /// One aggregate's commits in log order, and its head.
 #[derive(Debug, Clone)]
@@ -212,8 +216,29 @@ impl CareLog {
 
     /// Loads one aggregate's history in log order. Any commit that cannot be read makes the
     /// whole load fail: a decision must never be taken on a partial history.
+    ///
+    /// Recently loaded aggregates are cached: one that has not moved costs one request (its
+    /// head), one that moved by a few commits a request per new commit.
     pub async fn load_aggregate(&self, key: AggregateKey) -> Result<AggregateHistory, ReadError> {
-        let mut entries = self.raw_aggregate(key).await?;
+        let Some(last) = self.last_entry(key).await? else {
+            return Ok(AggregateHistory {
+                key,
+                head: AggregateHead::EMPTY,
+                commits: Vec::new(),
+            });
+        };
+        if let Some(cached) = self.cache.get(key) {
+            if cached.head.position() == last.position {
+                return Ok(cached);
+            }
+            if cached.head.position() < last.position {
+                if let Some(history) = self.catch_up(cached, last.clone()).await? {
+                    self.cache.put(&history);
+                    return Ok(history);
+                }
+            }
+        }
+        let mut entries = self.raw_aggregate_until(key, last.position).await?;
         let mut commits = Vec::new();
         while let Some(entry) = entries.next().await {
             commits.push(entry?.decode()?);
@@ -221,16 +246,142 @@ impl CareLog {
         let head = commits
             .last()
             .map_or(AggregateHead::EMPTY, StoredCommit::head);
-        Ok(AggregateHistory { key, head, commits })
+        let history = AggregateHistory { key, head, commits };
+        self.cache.put(&history);
+        Ok(history)
+    }
+
+    /// Extends a cached history up to `last`, one "next message of the subject" request per
+    /// commit; `None` when more than [`MAX_CACHED_CATCH_UP`] commits are missing (reading the
+    /// aggregate whole is then cheaper).
+    async fn catch_up(
+        &self,
+        mut history: AggregateHistory,
+        last: RawEntry,
+    ) -> Result<Option<AggregateHistory>, ReadError> {
+        let subject = history.key.subject();
+        for _ in 0..MAX_CACHED_CATCH_UP {
+            let from = history.head.position() + 1;
+            let entry = if from >= last.position {
+                last.clone()
+            } else {
+                let message = self
+                    .stream_handle()
+                    .get_first_raw_message_by_subject(&subject, from)
+                    .await
+                    .map_err(ReadError::transport("read the next commit of an aggregate"))?;
+                RawEntry {
+                    position: message.sequence,
+                    subject: message.subject.to_string(),
+                    payload: message.payload,
+                }
+            };
+            let stored = entry.decode()?;
+            history.head = stored.head();
+            history.commits.push(stored);
+            if history.head.position() >= last.position {
+                return Ok(Some(history));
+            }
+        }
+        Ok(None)
     }
 
     /// The raw messages of one aggregate's subject, up to its last message at call time.
+    ///
+    /// Read with one pull of a short-lived consumer filtered on the subject, deleted as soon as
+    /// the pull is done: command services load aggregates on every command, and consumers left
+    /// to expire on their own (an ordered consumer lingers 30 s) pile up in the server and slow
+    /// every later command (BENCHMARKS.md, "Commands").
     pub(crate) async fn raw_aggregate(&self, key: AggregateKey) -> Result<RawStream, ReadError> {
         let Some(last) = self.last_entry(key).await? else {
             return Ok(Box::pin(futures::stream::empty()));
         };
-        let entries = self.raw_entries(Some(key.subject()), 1).await?;
-        Ok(until_position(entries, last.position, self.idle_timeout()))
+        self.raw_aggregate_until(key, last.position).await
+    }
+
+    /// The raw messages of one aggregate's subject up to the one at `last_position`.
+    async fn raw_aggregate_until(
+        &self,
+        key: AggregateKey,
+        last_position: u64,
+    ) -> Result<RawStream, ReadError> {
+        let consumer = self
+            .stream_handle()
+            .create_consumer(pull::Config {
+                filter_subject: key.subject(),
+                deliver_policy: DeliverPolicy::All,
+                ack_policy: AckPolicy::None,
+                memory_storage: true,
+                num_replicas: 1,
+                // A safety net only: the consumer is deleted right after the pull.
+                inactive_threshold: Duration::from_secs(10),
+                ..Default::default()
+            })
+            .await
+            .map_err(ReadError::transport(
+                "create a consumer on an aggregate's subject",
+            ))?;
+        let name = consumer.cached_info().name.clone();
+        let expected = usize::try_from(consumer.cached_info().num_pending)
+            .unwrap_or(usize::MAX)
+            .max(1);
+        let pulled = self.pull_until(&consumer, expected, last_position).await;
+        let stream = self.stream.clone();
+        tokio::spawn(async move {
+            if let Err(error) = stream.delete_consumer(&name).await {
+                tracing::debug!(%error, "delete an aggregate's consumer");
+            }
+        });
+        let entries = pulled?;
+        Ok(Box::pin(futures::stream::iter(entries.into_iter().map(Ok))))
+    }
+
+    /// Pulls messages until the one at `until`, `expected` at a time. The consumer's count of
+    /// what it holds can lag the leader's `until` on a cluster (the consumer may sit on a
+    /// replica still catching up), so a pull that ends short is followed by another, until a
+    /// whole `idle_timeout` brings nothing.
+    async fn pull_until(
+        &self,
+        consumer: &async_nats::jetstream::consumer::PullConsumer,
+        expected: usize,
+        until: u64,
+    ) -> Result<Vec<RawEntry>, ReadError> {
+        let mut entries = Vec::with_capacity(expected);
+        let mut last_seen = 0;
+        loop {
+            let wanted = expected.saturating_sub(entries.len()).max(1);
+            let mut messages = consumer
+                .batch()
+                .max_messages(wanted)
+                .expires(self.idle_timeout())
+                .messages()
+                .await
+                .map_err(ReadError::transport("pull an aggregate's messages"))?;
+            let mut pulled_any = false;
+            while let Some(message) = messages.next().await {
+                let message =
+                    message.map_err(ReadError::transport("receive an aggregate's message"))?;
+                let info = message
+                    .info()
+                    .map_err(ReadError::transport("read a message's log position"))?;
+                pulled_any = true;
+                last_seen = info.stream_sequence;
+                entries.push(RawEntry {
+                    position: info.stream_sequence,
+                    subject: message.subject.to_string(),
+                    payload: message.payload.clone(),
+                });
+                if last_seen >= until {
+                    return Ok(entries);
+                }
+            }
+            if !pulled_any {
+                return Err(ReadError::Stalled {
+                    after: last_seen,
+                    waited: self.idle_timeout(),
+                });
+            }
+        }
     }
 
     /// Every commit from `position` on (1 is the first), following the log live: the stream

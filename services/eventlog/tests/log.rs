@@ -413,3 +413,45 @@ async fn a_resend_after_a_lost_ack_is_reported_as_appended_and_stored_once() -> 
     assert!(log.verify_log().await?.is_intact());
     Ok(())
 }
+
+#[tokio::test]
+async fn a_loaded_aggregate_catches_up_with_later_commits_and_still_refuses_garbage() -> Result<()>
+{
+    let (server, log) = start().await?;
+    let patient = PatientId::new_random();
+    let key = AggregateKey::new(patient, Family::Dose);
+    let first = appended(log.append(draft_for(patient), AggregateHead::EMPTY).await)?;
+    assert_eq!(log.load_aggregate(key).await?.commits.len(), 1);
+
+    // Moves on by two commits, with another aggregate's commits in between: the next load
+    // (caught up from the cached one) has all three, in order.
+    let second = appended(log.append(draft_for(patient), first.head()).await)?;
+    appended(
+        log.append(draft_for(PatientId::new_random()), AggregateHead::EMPTY)
+            .await,
+    )?;
+    let third = appended(log.append(draft_for(patient), second.head()).await)?;
+    let history = log.load_aggregate(key).await?;
+    let positions: Vec<u64> = history.commits.iter().map(|c| c.position).collect();
+    assert_eq!(
+        positions,
+        vec![first.position, second.position, third.position]
+    );
+    assert_eq!(history.head, third.head());
+    // A second loader (a clone shares the cache) sees the same.
+    assert_eq!(log.clone().load_aggregate(key).await?.head, third.head());
+
+    // Garbage after a cached load is still refused, with its position.
+    let jetstream = async_nats::jetstream::new(server.client().await?);
+    let garbage_position = jetstream
+        .publish(key.subject(), "not a commit".into())
+        .await?
+        .await?
+        .sequence;
+    let error = log
+        .load_aggregate(key)
+        .await
+        .expect_err("garbage must not load");
+    assert_eq!(error.position(), Some(garbage_position));
+    Ok(())
+}
