@@ -41,10 +41,11 @@ pub(crate) async fn apply(
             .await?;
         }
         EventPayload::Dose(DoseEvent::DoseScheduled(scheduled)) => {
-            // A dose id scheduled again (rescheduled) keeps its first course.
+            // A dose id is scheduled again only after its first scheduling was entered in
+            // error (the dose service refuses a reused id otherwise): the latest one holds.
             sqlx::query(
                 "INSERT INTO doses (dose_id, patient_id, course_id) VALUES ($1, $2, $3)
-                 ON CONFLICT (dose_id) DO NOTHING",
+                 ON CONFLICT (patient_id, dose_id) DO UPDATE SET course_id = EXCLUDED.course_id",
             )
             .bind(scheduled.dose_id.as_uuid())
             .bind(patient_id)
@@ -102,7 +103,7 @@ pub(crate) async fn apply(
             CourseRule::SameAs(event_id) => {
                 sqlx::query_as(
                     "SELECT c.course_id, c.clinic_id FROM timeline_entries t
-                 JOIN courses c ON c.course_id = t.course_id
+                 JOIN courses c ON c.course_id = t.course_id AND c.patient_id = t.patient_id
                  WHERE t.audience = 'auditor' AND t.event_id = $1 AND t.patient_id = $2
                    AND t.item = 'event'",
                 )

@@ -753,3 +753,89 @@ async fn vitals_outside_a_visit_reach_only_the_recording_clinic() -> Result<()> 
     .await?;
     Ok(())
 }
+
+/// Ids are chosen by callers and unique per patient only: another patient's course, dose and
+/// consent with the very same ids are projected each in its own place, nothing parked, each
+/// clinic and therapist seeing only its own patient.
+#[tokio::test]
+async fn the_same_ids_used_by_two_patients_stay_apart() -> Result<()> {
+    let mut harness = Harness::running().await?;
+    let (course_id, dose_id, consent_id) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let patients = [PatientId::new_random(), PatientId::new_random()];
+    let clinics = [PartyId::new_random(), PartyId::new_random()];
+    let therapists = [PartyId::new_random(), PartyId::new_random()];
+    for ((patient, clinic), therapist) in patients.iter().zip(&clinics).zip(&therapists) {
+        harness
+            .append(
+                *patient,
+                actor(Role::Clinic, *clinic),
+                at("2026-03-02T09:00:00Z"),
+                event(
+                    Family::Dose,
+                    "course_started",
+                    json!({
+                        "course_id": course_id, "clinic_id": clinic, "path": "ketamine",
+                        "prescriber_id": Uuid::new_v4(), "age_65_or_older": false,
+                    }),
+                ),
+            )
+            .await?;
+        harness
+            .append(*patient, actor(Role::Clinic, *clinic), at("2026-03-02T09:05:00Z"), event(
+                Family::Dose,
+                "dose_scheduled",
+                json!({"dose_id": dose_id, "course_id": course_id, "planned_at": "2026-03-03T09:00:00Z"}),
+            ))
+            .await?;
+        harness
+            .append(*patient, patient_actor(*patient), at("2026-03-02T09:10:00Z"), event(
+                Family::Consent,
+                "consent_granted",
+                json!({
+                    "consent_id": consent_id, "grantee_id": therapist, "grantee_role": "therapist",
+                    "scopes": ["doses"], "purpose": "CBT between doses", "expires_at": null,
+                }),
+            ))
+            .await?;
+    }
+    harness.caught_up().await?;
+
+    let parked: i64 = sqlx::query_scalar("SELECT count(*) FROM dead_letters")
+        .fetch_one(&harness.pool)
+        .await?;
+    assert_eq!(parked, 0, "nothing is parked");
+    for index in 0..2 {
+        let other = 1 - index;
+        let clinic_view = harness
+            .timeline(Reader::Clinic(clinics[index]), patients[index])
+            .await?;
+        assert!(
+            kinds(&clinic_view)
+                .iter()
+                .any(|kind| kind == "dose_scheduled"),
+            "clinic {index} sees its patient's dose: {:?}",
+            kinds(&clinic_view)
+        );
+        let therapist_view = harness
+            .timeline(Reader::Therapist(therapists[index]), patients[index])
+            .await?;
+        assert!(
+            kinds(&therapist_view)
+                .iter()
+                .any(|kind| kind == "dose_scheduled"),
+            "therapist {index} sees its consented patient's dose: {:?}",
+            kinds(&therapist_view)
+        );
+        for reader in [
+            Reader::Clinic(clinics[other]),
+            Reader::Therapist(therapists[other]),
+        ] {
+            let foreign = harness.timeline(reader, patients[index]).await?;
+            assert!(
+                foreign.is_empty(),
+                "{reader:?} sees nothing of patient {index}"
+            );
+        }
+    }
+    Ok(())
+}
