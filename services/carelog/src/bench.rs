@@ -1,8 +1,10 @@
 //! `carelog bench`: the care log's appends beside raw JetStream publishes of payloads of the
 //! same size, in the same mode, on one private nats-server, in one run; then commands over
-//! NATS request-reply against the four command services (`commands.rs`).
+//! NATS request-reply against the four command services (`commands.rs`); the projections'
+//! rebuild and live lag (`projections.rs`, only with `--only projections`).
 
 mod commands;
+mod projections;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -34,12 +36,15 @@ pub(crate) struct BenchArgs {
     /// Repeats of each measurement (raw and carelog alternating); the median is reported.
     #[arg(long, default_value_t = 5)]
     repeats: usize,
-    /// Run only one part (default: both). `commands` still measures the raw pipelined
-    /// publishes it is compared with.
+    /// Run only one part (default: `log` and `commands`; `projections` runs only when asked
+    /// for, it takes minutes). `commands` still measures the raw pipelined publishes it is
+    /// compared with.
     #[arg(long, value_enum)]
     only: Option<Part>,
     #[command(flatten)]
     commands: commands::CommandBenchArgs,
+    #[command(flatten)]
+    projections: projections::ProjectionBenchArgs,
 }
 
 /// The parts of the benchmark.
@@ -49,6 +54,9 @@ pub(crate) enum Part {
     Log,
     /// Commands over NATS request-reply (issue 3).
     Commands,
+    /// Rebuild of the read models and the live projector's lag (issue 4; needs PostgreSQL at
+    /// `DATABASE_URL`). Not part of the default run.
+    Projections,
 }
 
 struct Bench {
@@ -77,6 +85,9 @@ pub(crate) async fn run(args: BenchArgs) -> Result<()> {
 }
 
 async fn run_on_this_thread(args: BenchArgs) -> Result<()> {
+    if args.only == Some(Part::Projections) {
+        return projections::run(&args.projections).await;
+    }
     let server = carelog_testkit::NatsServer::start()
         .await
         .context("start a private nats-server for the benchmark")?;
@@ -386,15 +397,11 @@ impl Bench {
                     }
                 }
                 let mut headers = async_nats::HeaderMap::new();
-                if std::env::var("X_MSGID").is_ok() {
-                    headers.insert("Nats-Msg-Id", uuid::Uuid::new_v4().to_string().as_str());
-                }
-                if std::env::var("X_EXP").is_ok() {
-                    headers.insert(
-                        "Nats-Expected-Last-Subject-Sequence",
-                        last.to_string().as_str(),
-                    );
-                }
+                headers.insert("Nats-Msg-Id", uuid::Uuid::new_v4().to_string().as_str());
+                headers.insert(
+                    "Nats-Expected-Last-Subject-Sequence",
+                    last.to_string().as_str(),
+                );
                 let ack = self
                     .raw
                     .publish_with_headers(subject.clone(), headers, payload.clone())

@@ -35,7 +35,8 @@ enum Command {
     /// missing. Exits non-zero at the first break.
     Verify,
     /// Measure appends, and commands against the command services, beside raw JetStream
-    /// publishes on a private nats-server.
+    /// publishes on a private nats-server; `--only projections` measures the read models'
+    /// rebuild and live lag (needs PostgreSQL).
     Bench(bench::BenchArgs),
     /// The projections' read models in PostgreSQL.
     #[command(subcommand)]
