@@ -49,19 +49,28 @@ pub(crate) async fn next_dose_due(
     let Some(course_id) = event_entry.course_id else {
         return Ok(None);
     };
-    let path: Option<(String,)> = sqlx::query_as("SELECT path FROM courses WHERE course_id = $1")
-        .bind(course_id)
-        .fetch_optional(&mut *connection)
-        .await?;
+    let patient_id = *event.envelope.patient_id.as_uuid();
+    // Both lookups name the patient: courses are keyed per patient, and the auditor's rows of
+    // one patient are a prefix of the timeline index (without it, one scan of the whole
+    // table per dose given).
+    let path: Option<(String,)> =
+        sqlx::query_as("SELECT path FROM courses WHERE patient_id = $1 AND course_id = $2")
+            .bind(patient_id)
+            .bind(course_id)
+            .fetch_optional(&mut *connection)
+            .await?;
     let path = path.map(|(path,)| path);
     let (dose_id, after, due_from, due_by, summary) = match (&event.payload, path.as_deref()) {
         (EventPayload::Dose(DoseEvent::DoseAdministered(dose)), Some("spravato")) => {
             let given_at = dose.administered_at.to_datetime();
             let (first,): (Option<OffsetDateTime>,) = sqlx::query_as(
                 "SELECT min((detail->>'administered_at')::timestamptz) FROM timeline_entries
-                 WHERE audience = 'auditor' AND course_id = $1 AND item = 'event'
+                 WHERE audience = 'auditor' AND viewer_id = $1 AND patient_id = $2
+                   AND course_id = $3 AND item = 'event'
                    AND kind = 'dose_administered' AND correction IS NULL",
             )
+            .bind(crate::entry::AUDITOR_VIEWER)
+            .bind(patient_id)
             .bind(course_id)
             .fetch_one(&mut *connection)
             .await?;
