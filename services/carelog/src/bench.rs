@@ -443,3 +443,64 @@ impl Bench {
         Ok(per_second(args.patients * args.rounds, started.elapsed()))
     }
 }
+
+/// A part of the system under test running on a multi-thread runtime of its own thread (so it
+/// does not share the load generator's single thread), until [`Background::stop`] or drop.
+pub(crate) struct Background {
+    what: &'static str,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<Result<()>>>,
+}
+
+impl Background {
+    /// Runs `run(stopped)` on `worker_threads` workers (the runtime's default when `None`);
+    /// `stopped` completes when the background part is asked to stop or is dropped.
+    pub(crate) fn spawn<F, Fut>(what: &'static str, worker_threads: Option<usize>, run: F) -> Self
+    where
+        F: FnOnce(futures::future::BoxFuture<'static, ()>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<()>>,
+    {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || -> Result<()> {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            if let Some(threads) = worker_threads {
+                builder.worker_threads(threads);
+            }
+            let runtime = builder
+                .enable_all()
+                .build()
+                .with_context(|| format!("build the runtime of the {what}"))?;
+            // An error means the sender is gone: stop too.
+            let stopped = Box::pin(async move {
+                let _ = stopped.await;
+            });
+            runtime.block_on(run(stopped))
+        });
+        Background {
+            what,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    /// Asks the background part to stop (it finishes what it received) and waits for it.
+    pub(crate) async fn stop(mut self) -> Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let what = self.what;
+            tokio::task::spawn_blocking(move || thread.join())
+                .await?
+                .map_err(|_| anyhow::anyhow!("the thread of the {what} panicked"))??;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        // On an early return: dropping the sender stops it; the thread is left to end alone.
+        self.stop.take();
+    }
+}

@@ -51,66 +51,21 @@ const THROUGHPUT_TARGET: f64 = 0.4;
 const MEASURED_SUBJECT: &str = "care.cmd.observation.record";
 const START_COURSE_SUBJECT: &str = "care.cmd.dose.start_course";
 
-/// The four command services running on a thread and runtime of their own.
-struct Services {
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<Result<()>>>,
-}
-
-impl Services {
-    fn start(url: String, threads: usize) -> Services {
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || -> Result<()> {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(threads)
-                .enable_all()
-                .build()
-                .context("build the services' runtime")?
-                .block_on(async move {
-                    // Connected from this runtime, so the connection's own tasks run here too.
-                    let client = async_nats::connect(url)
-                        .await
-                        .context("connect the services")?;
-                    let log = CareLog::connect(client.clone(), CareLogConfig::default()).await?;
-                    carelog_commandhost::serve_all(
-                        client,
-                        log,
-                        RuntimeOptions::default(),
-                        async move {
-                            // An error means the sender is gone: stop too.
-                            let _ = stopped.await;
-                        },
-                    )
-                    .await?;
-                    Ok(())
-                })
-        });
-        Services {
-            stop: Some(stop),
-            thread: Some(thread),
-        }
-    }
-
-    /// Stops the services (they answer what they received) and waits for them.
-    async fn stop(mut self) -> Result<()> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            tokio::task::spawn_blocking(move || thread.join())
-                .await?
-                .map_err(|_| anyhow::anyhow!("the services' thread panicked"))??;
-        }
-        Ok(())
-    }
-}
-
-impl Drop for Services {
-    fn drop(&mut self) {
-        // On an early return: dropping the sender stops the services; the thread is left to
-        // end on its own.
-        self.stop.take();
-    }
+/// Starts the four command services on a runtime of their own (connected from it, so the
+/// connection's own tasks run there too).
+fn start_services(url: String, threads: usize) -> super::Background {
+    super::Background::spawn(
+        "command services",
+        Some(threads),
+        move |stopped| async move {
+            let client = async_nats::connect(url)
+                .await
+                .context("connect the services")?;
+            let log = CareLog::connect(client.clone(), CareLogConfig::default()).await?;
+            carelog_commandhost::serve_all(client, log, RuntimeOptions::default(), stopped).await?;
+            Ok(())
+        },
+    )
 }
 
 /// Runs the commands part and prints its rows; `raw_pipelined` is the raw pipelined publish
@@ -123,7 +78,7 @@ pub(crate) async fn run(
     let threads = args
         .service_threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-    let services = Services::start(server.url(), threads);
+    let services = start_services(server.url(), threads);
     let client = server.client().await?;
     wait_until_serving(&client).await?;
     let care_log = CareLog::connect(client.clone(), CareLogConfig::default()).await?;

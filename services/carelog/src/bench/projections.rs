@@ -422,59 +422,19 @@ async fn raw_baseline(care_log: &CareLog, database_url: &str, until: u64) -> Res
     Ok(per_second(rows as usize, elapsed))
 }
 
-/// The live projector on a multi-thread runtime of its own thread (as `carelog run` runs it),
-/// on its own connection.
-struct LiveProjector {
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<Result<()>>>,
-}
-
-impl LiveProjector {
-    fn start(nats_url: String, database_url: String) -> LiveProjector {
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || -> Result<()> {
-            tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .context("build the projector's runtime")?
-                .block_on(async move {
-                    let client = async_nats::connect(nats_url)
-                        .await
-                        .context("connect the projector")?;
-                    let log = CareLog::connect(client, CareLogConfig::default()).await?;
-                    let projector =
-                        Projector::connect(ProjectionConfig::new(database_url), log).await?;
-                    projector
-                        .run(async move {
-                            let _ = stopped.await;
-                        })
-                        .await?;
-                    Ok(())
-                })
-        });
-        LiveProjector {
-            stop: Some(stop),
-            thread: Some(thread),
-        }
-    }
-
-    async fn stop(mut self) -> Result<()> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            tokio::task::spawn_blocking(move || thread.join())
-                .await?
-                .map_err(|_| anyhow::anyhow!("the projector's thread panicked"))??;
-        }
+/// Starts the live projector on a runtime of its own.
+fn start_projector(nats_url: String, database_url: String) -> super::Background {
+    super::Background::spawn("live projector", None, move |stopped| async move {
+        let client = async_nats::connect(nats_url)
+            .await
+            .context("connect the projector")?;
+        let log = CareLog::connect(client, CareLogConfig::default()).await?;
+        Projector::connect(ProjectionConfig::new(database_url), log)
+            .await?
+            .run(stopped)
+            .await?;
         Ok(())
-    }
-}
-
-impl Drop for LiveProjector {
-    fn drop(&mut self) {
-        self.stop.take();
-    }
+    })
 }
 
 /// Appends moods at a steady `--lag-rate` for `--lag-seconds` while the live projector runs,
@@ -487,7 +447,7 @@ async fn live_lag(
     patients: &mut [Patient],
     args: &ProjectionBenchArgs,
 ) -> Result<hdrhistogram::Histogram<u64>> {
-    let projector = LiveProjector::start(server.url(), database_url.to_owned());
+    let projector = start_projector(server.url(), database_url.to_owned());
     let pool = carelog_projections::database::connect(database_url, LIVE_SCHEMA, 1).await?;
     // Caught up with the rebuilt read models first.
     let deadline = Instant::now() + Duration::from_secs(60);
