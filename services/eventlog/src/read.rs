@@ -456,16 +456,15 @@ impl CareLog {
 }
 
 /// Ends `entries` right after the entry at `until` (or the first past it), without waiting for
-/// a message that may never come. `until` must be a position the stream holds (a subject's last
+/// a message that may never come, and keeps answering "ended" if polled again. `until` must be a position the stream holds (a subject's last
 /// message, or at most the stream's last sequence). A read that hears nothing for
 /// `idle_timeout` before its end yields [`ReadError::Stalled`] and ends, rather than hanging.
 ///
 /// The consumer's own "nothing pending" count is not an end: on a cluster, the consumer can lag
 /// behind the stream leader that told us `until`.
 pub(crate) fn until_position(entries: RawStream, until: u64, idle_timeout: Duration) -> RawStream {
-    Box::pin(futures::stream::unfold(
-        Some((entries, 0u64)),
-        move |state| async move {
+    Box::pin(
+        futures::stream::unfold(Some((entries, 0u64)), move |state| async move {
             let (mut entries, last_seen) = state?;
             let item = match tokio::time::timeout(idle_timeout, entries.next()).await {
                 Ok(item) => item?,
@@ -489,6 +488,8 @@ pub(crate) fn until_position(entries: RawStream, until: u64, idle_timeout: Durat
                     Some((entries, last_seen))
                 },
             ))
-        },
-    ))
+        })
+        // Fused: a caller that reads in batches may poll once more after the end.
+        .fuse(),
+    )
 }

@@ -327,6 +327,15 @@ async fn garbage_on_a_care_subject_is_a_typed_error_with_its_position() -> Resul
         items[2].as_ref().map(|c| c.position).ok(),
         Some(after.position)
     );
+    // A range reaching past the end of the log ends at the end instead of waiting, and a
+    // reader taking batches may poll once more after the end: it stays ended.
+    let mut past_the_end = log.read_range(1, after.position + 100).await?;
+    let mut read = 0;
+    while past_the_end.next().await.is_some() {
+        read += 1;
+    }
+    assert_eq!(read, 3);
+    assert!(past_the_end.next().await.is_none());
 
     let report = log.verify_log().await?;
     let found = report.first_break.expect("verify must report the garbage");

@@ -16,7 +16,7 @@
 //! Only one rebuild runs at a time (a session advisory lock); a rebuild that died leaves its
 //! schema behind, and the next one drops it first.
 
-use carelog_eventlog::CareLog;
+use carelog_eventlog::{CareLog, CommitStream};
 use futures::StreamExt;
 use sqlx::{Connection as _, PgConnection, PgPool};
 
@@ -132,9 +132,7 @@ pub async fn rebuild(
         .map_err(ProjectionError::database("read the live checkpoint"))?;
     let replaced_checkpoint = from_db_position(live_position);
     if replaced_checkpoint > state.checkpoint {
-        let incoming = state
-            .read(care_log, replaced_checkpoint, usize::MAX)
-            .await?;
+        let incoming = state.read(care_log, replaced_checkpoint).await?;
         let outcome = apply_in_transaction(&mut transaction, care_log, incoming).await?;
         state.record(outcome, replaced_checkpoint, &mut progress);
     }
@@ -194,7 +192,9 @@ struct Rebuilt {
 }
 
 impl Rebuilt {
-    /// Applies the log after the checkpoint up to `target`, one transaction per batch.
+    /// Applies the log after the checkpoint up to `target`, one transaction per batch, all read
+    /// from one stream: a reader per batch would leave a consumer behind on the server for each
+    /// (they expire only after 30 s) and slow every later request.
     async fn apply_unlocked(
         &mut self,
         pool: &PgPool,
@@ -203,10 +203,14 @@ impl Rebuilt {
         batch_size: usize,
         progress: &mut impl FnMut(RebuildProgress),
     ) -> Result<(), ProjectionError> {
-        while self.checkpoint < target {
-            let incoming = self.read(care_log, target, batch_size).await?;
+        if self.checkpoint >= target {
+            return Ok(());
+        }
+        let mut reads = care_log.read_range(self.checkpoint + 1, target).await?;
+        loop {
+            let incoming = self.take(&mut reads, batch_size).await;
             if incoming.is_empty() {
-                break;
+                return Ok(());
             }
             let mut transaction = pool
                 .begin()
@@ -219,26 +223,31 @@ impl Rebuilt {
                 .map_err(ProjectionError::database("commit a rebuild batch"))?;
             self.record(outcome, target, progress);
         }
-        Ok(())
     }
 
-    /// Up to `limit` messages after the checkpoint, up to `until`.
+    /// Everything after the checkpoint up to `until`, in one read.
     async fn read(
         &mut self,
         care_log: &CareLog,
         until: u64,
-        limit: usize,
     ) -> Result<Vec<Incoming>, ProjectionError> {
-        let last = until.min(self.checkpoint.saturating_add(limit as u64));
-        let mut reads = care_log.read_range(self.checkpoint + 1, last).await?;
+        let mut reads = care_log.read_range(self.checkpoint + 1, until).await?;
+        Ok(self.take(&mut reads, usize::MAX).await)
+    }
+
+    /// Up to `limit` reads from `reads`, counting their events for the progress report.
+    async fn take(&mut self, reads: &mut CommitStream, limit: usize) -> Vec<Incoming> {
         let mut incoming = Vec::new();
-        while let Some(read) = reads.next().await {
+        while incoming.len() < limit {
+            let Some(read) = reads.next().await else {
+                break;
+            };
             if let Ok(stored) = &read {
                 self.pending_events += stored.commit.events().len() as u64;
             }
             incoming.push(Incoming::Read(read));
         }
-        Ok(incoming)
+        incoming
     }
 
     fn record(
