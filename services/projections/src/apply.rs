@@ -1,22 +1,28 @@
-//! Applying one commit of the log to every read model, inside the caller's transaction: the
-//! course registry, the four role timelines, derived items, consents and corrections, always in
-//! the same order so a replay writes the same rows.
+//! Applying one commit of the log to every read model, inside the caller's transaction and the
+//! batch's state (`state.rs`): the course registry, the four role timelines, derived items,
+//! consents and corrections, always in the same order so a replay writes the same rows.
+
+use std::collections::BTreeSet;
 
 use carelog_eventlog::StoredCommit;
 use carelog_schemas::{EventPayload, RecordedEvent};
 use sqlx::PgConnection;
+use uuid::Uuid;
 
 use crate::consents::{self, ActiveConsents};
 use crate::courses;
 use crate::derived::derived_items;
 use crate::describe::{describe, ScopeRule};
 use crate::entry::{Entry, Reach, EVENT_ITEM};
+use crate::state::BatchState;
 use crate::timelines::{self, EventContext};
 use crate::ProjectionError;
 
-/// Applies every event of one commit.
+/// Applies every event of one commit: in memory and into the batch's pending writes, except
+/// the rare events that need a statement of their own (see `state.rs`).
 pub(crate) async fn apply_commit(
     connection: &mut PgConnection,
+    state: &mut BatchState,
     stored: &StoredCommit,
 ) -> Result<(), ProjectionError> {
     let position = crate::to_db_position(stored.position)?;
@@ -30,30 +36,66 @@ pub(crate) async fn apply_commit(
             position: stored.position,
             reason: "a commit holds more events than an index can count",
         })?;
-        apply_event(connection, event, position, event_index)
-            .await
-            .map_err(ProjectionError::database(
-                "apply an event to the read models",
-            ))?;
+        apply_event(connection, state, event, position, event_index).await?;
     }
     Ok(())
 }
 
+/// The patients a commit touches and the (patient, dose) pairs its events name: what a batch
+/// loads before applying it.
+pub(crate) fn wants(
+    stored: &StoredCommit,
+    patients: &mut BTreeSet<Uuid>,
+    doses: &mut BTreeSet<(Uuid, Uuid)>,
+) {
+    let patient_id = *stored.key.patient_id.as_uuid();
+    patients.insert(patient_id);
+    for record in stored.commit.events() {
+        if let Some(dose_id) = dose_named(&record.payload) {
+            doses.insert((patient_id, *dose_id.as_uuid()));
+        }
+    }
+}
+
+/// The dose a dose-family event belongs to (`describe`'s `CourseRule::Dose`).
+fn dose_named(payload: &EventPayload) -> Option<carelog_schemas::ids::DoseId> {
+    use carelog_schemas::dose::DoseEvent;
+    match payload {
+        EventPayload::Dose(DoseEvent::PreDoseCheckRecorded(e)) => Some(e.dose_id),
+        EventPayload::Dose(DoseEvent::DoseAdministered(e)) => Some(e.dose_id),
+        EventPayload::Dose(DoseEvent::VitalsRecorded(e)) => e.dose_id,
+        EventPayload::Dose(DoseEvent::SideEffectRecorded(e)) => Some(e.dose_id),
+        EventPayload::Dose(DoseEvent::PatientDischarged(e)) => Some(e.dose_id),
+        EventPayload::Dose(DoseEvent::DoseCancelled(e)) => Some(e.dose_id),
+        _ => None,
+    }
+}
+
 async fn apply_event(
     connection: &mut PgConnection,
+    state: &mut BatchState,
     event: &RecordedEvent,
     position: i64,
     event_index: i32,
-) -> Result<(), sqlx::Error> {
+) -> Result<(), ProjectionError> {
     let envelope = &event.envelope;
     let patient_id = *envelope.patient_id.as_uuid();
+    let had_history = state.patient(patient_id).has_history;
     let description = describe(&event.payload);
     let scope = match description.scope {
         ScopeRule::Fixed(scope) => Some(scope),
         ScopeRule::Unscoped => None,
-        ScopeRule::SameAs(corrected) => scope_of(connection, patient_id, corrected).await?,
+        ScopeRule::SameAs(corrected) => {
+            state
+                .flush(connection)
+                .await
+                .map_err(ProjectionError::applying)?;
+            scope_of(connection, patient_id, corrected)
+                .await
+                .map_err(ProjectionError::applying)?
+        }
     };
-    let course = courses::apply(connection, event, position, description.course).await?;
+    let course = courses::apply(connection, state, event, position, description.course).await?;
     let event_entry = Entry {
         patient_id,
         position,
@@ -75,38 +117,44 @@ async fn apply_event(
     };
     let derived = derived_items(event, &event_entry);
     let treating_clinics = if derived.iter().any(|item| item.reach == Reach::SafetyAlert) {
-        courses::treating_clinics(connection, patient_id).await?
+        courses::treating_clinics(state, patient_id)
     } else {
         Vec::new()
     };
     let context = EventContext {
         course,
         treating_clinics,
-        grantee: consents::grantee_of(connection, event).await?,
-        consents: ActiveConsents::load(connection, patient_id, envelope.recorded_at.to_datetime())
-            .await?,
+        grantee: consents::grantee_of(state, event),
+        consents: ActiveConsents::at(
+            &state.patient(patient_id).consents,
+            envelope.recorded_at.to_datetime(),
+        ),
     };
-    for entry in std::iter::once(&event_entry).chain(derived.iter()) {
-        timelines::auditor(connection, entry).await?;
-        timelines::patient(connection, entry).await?;
-        timelines::clinic(connection, entry, &context).await?;
-        timelines::therapist(connection, entry, &context).await?;
+    // Derived from the history including this event (the course registry took it already).
+    let next_dose = crate::schedule::next_dose_due(state, event, &event_entry);
+    give(state, &context, event_entry.clone());
+    for entry in derived {
+        give(state, &context, entry);
     }
-    // Derived from the history including this event's own entries.
-    let later = crate::schedule::next_dose_due(connection, event, &event_entry)
-        .await?
+    for entry in next_dose
         .into_iter()
-        .chain(crate::suggestions::raise(connection, event, &event_entry).await?);
-    for entry in later {
-        timelines::auditor(connection, &entry).await?;
-        timelines::patient(connection, &entry).await?;
-        timelines::clinic(connection, &entry, &context).await?;
-        timelines::therapist(connection, &entry, &context).await?;
+        .chain(crate::suggestions::raise(connection, state, event, &event_entry).await?)
+    {
+        give(state, &context, entry);
     }
-    crate::suggestions::withdraw(connection, event).await?;
-    consents::apply(connection, event, position).await?;
-    mark_correction(connection, event).await?;
+    crate::suggestions::follow_sessions(connection, state, event).await?;
+    consents::apply(connection, state, event, position, had_history).await?;
+    mark_correction(connection, state, event).await?;
     Ok(())
+}
+
+/// Hands an entry to every reader who may see it.
+fn give(state: &mut BatchState, context: &EventContext, entry: Entry) {
+    let readers = timelines::readers(&entry, context);
+    let index = state.add_entry(entry);
+    for (audience, viewer_id, basis) in readers {
+        state.give(index, audience, viewer_id, basis);
+    }
 }
 
 /// The scope of an earlier event of the same patient, from the auditor's history.
@@ -117,7 +165,7 @@ async fn scope_of(
 ) -> Result<Option<carelog_schemas::values::Scope>, sqlx::Error> {
     let scope: Option<(Option<String>,)> = sqlx::query_as(
         "SELECT scope FROM timeline_entries
-         WHERE audience = 'auditor' AND event_id = $1 AND patient_id = $2 AND item = 'event'",
+         WHERE patient_id = $2 AND audience = 'auditor' AND event_id = $1 AND item = 'event'",
     )
     .bind(event_id.as_uuid())
     .bind(patient_id)
@@ -131,11 +179,15 @@ async fn scope_of(
     }))
 }
 
-/// Marks every reader's entries of a corrected event (the event stays, as the log keeps it).
+/// Marks every reader's entries of a corrected event (the event stays, as the log keeps it),
+/// and what the correction changes in the state tables: a corrected session no longer keeps
+/// a window suggestion away, a corrected dose no longer counts as its course's first. The
+/// patient's state is loaded again afterwards.
 async fn mark_correction(
     connection: &mut PgConnection,
+    state: &mut BatchState,
     event: &RecordedEvent,
-) -> Result<(), sqlx::Error> {
+) -> Result<(), ProjectionError> {
     let correction = match &event.payload {
         EventPayload::Dose(carelog_schemas::dose::DoseEvent::EntryCorrected(c))
         | EventPayload::Consent(carelog_schemas::consent::ConsentEvent::EntryCorrected(c))
@@ -145,13 +197,41 @@ async fn mark_correction(
         ) => c,
         _ => return Ok(()),
     };
+    let patient_id = *event.envelope.patient_id.as_uuid();
+    state
+        .flush(connection)
+        .await
+        .map_err(ProjectionError::applying)?;
+    let corrected = *correction.corrects.as_uuid();
     sqlx::query(
-        "UPDATE timeline_entries SET correction = $3 WHERE event_id = $1 AND patient_id = $2",
+        "UPDATE timeline_entries SET correction = $3 WHERE patient_id = $2 AND event_id = $1",
     )
-    .bind(correction.corrects.as_uuid())
-    .bind(event.envelope.patient_id.as_uuid())
+    .bind(corrected)
+    .bind(patient_id)
     .bind(correction.kind.as_str())
     .execute(&mut *connection)
-    .await?;
-    Ok(())
+    .await
+    .map_err(ProjectionError::applying)?;
+    sqlx::query("UPDATE sessions SET corrected = true WHERE patient_id = $2 AND event_id = $1")
+        .bind(corrected)
+        .bind(patient_id)
+        .execute(&mut *connection)
+        .await
+        .map_err(ProjectionError::applying)?;
+    sqlx::query(
+        "UPDATE courses c SET first_administered_at = (
+             SELECT min((t.detail->>'administered_at')::timestamptz) FROM timeline_entries t
+             WHERE t.patient_id = c.patient_id AND t.audience = 'auditor'
+               AND t.course_id = c.course_id AND t.item = 'event'
+               AND t.kind = 'dose_administered' AND t.correction IS NULL)
+         WHERE c.patient_id = $1",
+    )
+    .bind(patient_id)
+    .execute(&mut *connection)
+    .await
+    .map_err(ProjectionError::applying)?;
+    state
+        .reload_patient(connection, patient_id)
+        .await
+        .map_err(ProjectionError::applying)
 }

@@ -2,13 +2,17 @@
 //! in the same transaction. Messages at or below the checkpoint are skipped (a redelivery); a
 //! message past the next position is preceded by the missing range read from the log (never a
 //! silent skip); a message that cannot be decoded or applied is parked, and the batch goes on.
+//! The batch is applied set-based (`state.rs`); see `apply_in_transaction`.
 
 use bytes::Bytes;
 use carelog_eventlog::{CareLog, ReadError, StoredCommit};
 use futures::StreamExt;
-use sqlx::{Acquire as _, PgPool, Postgres, Transaction};
+use std::collections::BTreeSet;
 
-use crate::apply::apply_commit;
+use sqlx::{Acquire as _, PgConnection, PgPool, Postgres, Transaction};
+
+use crate::apply::{apply_commit, wants};
+use crate::state::BatchState;
 use crate::{checkpoint, dead_letter, ProjectionError};
 
 /// A message of the care log on its way into the read models.
@@ -56,6 +60,12 @@ pub(crate) async fn apply_batch(
 
 /// Applies `incoming` inside the caller's transaction (which holds whatever lock its schema
 /// needs) and writes the new checkpoint there; the caller commits.
+///
+/// First the messages are put in order: redeliveries skipped, missing positions read from the
+/// log, each message decoded or marked for parking. Then the whole batch is applied at once from
+/// one load of its patients' state (`state.rs`) under one savepoint. Only when that fails
+/// because of one commit's data (a value or a constraint) is the batch applied again one commit
+/// at a time, each under a savepoint of its own, so that commit alone is parked.
 pub(crate) async fn apply_in_transaction(
     transaction: &mut Transaction<'_, Postgres>,
     care_log: &CareLog,
@@ -66,6 +76,8 @@ pub(crate) async fn apply_in_transaction(
         checkpoint: start,
         ..BatchOutcome::default()
     };
+    let mut prepared = Vec::with_capacity(incoming.len());
+    let mut next = start + 1;
     for item in incoming {
         let position = match &item {
             Incoming::Message { position, .. } => *position,
@@ -75,15 +87,45 @@ pub(crate) async fn apply_in_transaction(
                 None => return Err(ProjectionError::Log(clone_read_error(error))),
             },
         };
-        if position <= outcome.checkpoint {
+        if position < next {
             outcome.skipped += 1;
             continue;
         }
-        if position > outcome.checkpoint + 1 {
-            fill_gap(transaction, care_log, &mut outcome, position - 1).await?;
+        if position > next {
+            read_gap(care_log, next, position - 1, &mut prepared).await?;
         }
-        let item = with_raw_payload(care_log, item).await?;
-        apply_one(transaction, &mut outcome, item).await?;
+        prepared.push(prepare(with_raw_payload(care_log, item).await?));
+        next = position + 1;
+    }
+    if !prepared.is_empty() {
+        let mut savepoint = transaction
+            .begin()
+            .await
+            .map_err(ProjectionError::database("open a batch's savepoint"))?;
+        let mut fast = outcome;
+        match apply_all(&mut savepoint, &mut fast, &prepared).await {
+            Ok(()) => {
+                savepoint
+                    .commit()
+                    .await
+                    .map_err(ProjectionError::database("release a batch's savepoint"))?;
+                outcome = fast;
+            }
+            Err(error) if error.is_caused_by_data() => {
+                savepoint
+                    .rollback()
+                    .await
+                    .map_err(ProjectionError::database("roll back a batch's savepoint"))?;
+                tracing::info!(
+                    error = error.action(),
+                    "a commit of the batch cannot be applied; applying the batch one commit at a time"
+                );
+                for item in prepared {
+                    apply_one(transaction, &mut outcome, item).await?;
+                }
+            }
+            Err(error) => return Err(error),
+        }
     }
     if outcome.checkpoint > start {
         checkpoint::write(transaction, outcome.checkpoint).await?;
@@ -91,37 +133,153 @@ pub(crate) async fn apply_in_transaction(
     Ok(outcome)
 }
 
-/// Reads the positions after the checkpoint up to `until` straight from the log and applies
-/// them: messages the consumer did not deliver (its state ahead of the database) are never
-/// skipped.
-async fn fill_gap(
-    transaction: &mut Transaction<'_, Postgres>,
+/// A message put in order, decoded or to be parked.
+#[derive(Debug)]
+enum Prepared {
+    Commit {
+        stored: StoredCommit,
+        subject: String,
+        /// The bytes as delivered (empty when read already decoded: re-encoded if parked).
+        payload: Bytes,
+    },
+    Park {
+        position: u64,
+        subject: String,
+        error: String,
+        payload: Bytes,
+    },
+}
+
+impl Prepared {
+    fn position(&self) -> u64 {
+        match self {
+            Prepared::Commit { stored, .. } => stored.position,
+            Prepared::Park { position, .. } => *position,
+        }
+    }
+}
+
+fn prepare(item: Incoming) -> Prepared {
+    match item {
+        Incoming::Message {
+            position,
+            subject,
+            payload,
+        } => match StoredCommit::decode(position, &subject, payload.clone()) {
+            Ok(stored) => Prepared::Commit {
+                stored,
+                subject,
+                payload,
+            },
+            Err(error) => Prepared::Park {
+                position,
+                subject,
+                error: error.to_string(),
+                payload,
+            },
+        },
+        Incoming::Read(Ok(stored)) => {
+            let subject = stored.key.subject();
+            Prepared::Commit {
+                stored,
+                subject,
+                payload: Bytes::new(),
+            }
+        }
+        Incoming::Read(Err(error)) => Prepared::Park {
+            position: error.position().unwrap_or_default(),
+            subject: match &error {
+                ReadError::Undecodable { subject, .. }
+                | ReadError::MisfiledCommit { subject, .. } => subject.clone(),
+                _ => String::new(),
+            },
+            error: error.to_string(),
+            payload: Bytes::new(),
+        },
+    }
+}
+
+/// Reads the positions `from..=until` straight from the log: messages the consumer did not
+/// deliver (its state ahead of the database) are never skipped.
+async fn read_gap(
     care_log: &CareLog,
-    outcome: &mut BatchOutcome,
+    from: u64,
     until: u64,
+    prepared: &mut Vec<Prepared>,
 ) -> Result<(), ProjectionError> {
     tracing::warn!(
-        from = outcome.checkpoint + 1,
+        from,
         until,
         "positions missing from the delivery; reading them from the log"
     );
-    let mut missing = care_log.read_range(outcome.checkpoint + 1, until).await?;
+    let mut missing = care_log.read_range(from, until).await?;
+    let mut last = from.saturating_sub(1);
     while let Some(read) = missing.next().await {
         if let Err(error) = &read {
             if error.position().is_none() {
                 return Err(ProjectionError::Log(clone_read_error(error)));
             }
         }
-        let item = with_raw_payload(care_log, Incoming::Read(read)).await?;
-        apply_one(transaction, outcome, item).await?;
+        let item = prepare(with_raw_payload(care_log, Incoming::Read(read)).await?);
+        last = item.position();
+        prepared.push(item);
     }
-    if outcome.checkpoint < until {
+    if last < until {
         return Err(ProjectionError::Consumer {
             action: "fill a gap in the delivery",
-            reason: format!("the log ended at {} before {until}", outcome.checkpoint),
+            reason: format!("the log ended at {last} before {until}"),
         });
     }
     Ok(())
+}
+
+/// The fast path: every commit of the batch applied from one load of state, written by one
+/// flush.
+async fn apply_all(
+    connection: &mut PgConnection,
+    outcome: &mut BatchOutcome,
+    prepared: &[Prepared],
+) -> Result<(), ProjectionError> {
+    let mut patients = BTreeSet::new();
+    let mut doses = BTreeSet::new();
+    for item in prepared {
+        if let Prepared::Commit { stored, .. } = item {
+            wants(stored, &mut patients, &mut doses);
+        }
+    }
+    let mut state = BatchState::load(connection, &patients, &doses)
+        .await
+        .map_err(ProjectionError::database("load the batch's state"))?;
+    for item in prepared {
+        match item {
+            Prepared::Commit { stored, .. } => {
+                apply_commit(connection, &mut state, stored).await?;
+                outcome.applied += 1;
+                outcome.checkpoint = stored.position;
+            }
+            Prepared::Park {
+                position,
+                subject,
+                error,
+                payload,
+            } => {
+                park(
+                    connection,
+                    outcome,
+                    *position,
+                    subject,
+                    error,
+                    payload,
+                    "undecodable",
+                )
+                .await?
+            }
+        }
+    }
+    state
+        .flush(connection)
+        .await
+        .map_err(ProjectionError::database("write a batch's rows"))
 }
 
 /// A message a replay could not decode, fetched again as raw bytes, so that it is parked with
@@ -151,62 +309,55 @@ async fn with_raw_payload(care_log: &CareLog, item: Incoming) -> Result<Incoming
     })
 }
 
-/// Decodes and applies one message under a savepoint, or parks it.
+/// Applies one message under a savepoint of its own, or parks it.
 async fn apply_one(
     transaction: &mut Transaction<'_, Postgres>,
     outcome: &mut BatchOutcome,
-    item: Incoming,
+    item: Prepared,
 ) -> Result<(), ProjectionError> {
     let (stored, subject, payload) = match item {
-        Incoming::Message {
-            position,
+        Prepared::Commit {
+            stored,
             subject,
             payload,
-        } => match StoredCommit::decode(position, &subject, payload.clone()) {
-            Ok(stored) => (stored, subject, payload),
-            Err(error) => {
-                park(
-                    transaction,
-                    outcome,
-                    position,
-                    &subject,
-                    &error.to_string(),
-                    &payload,
-                    "undecodable",
-                )
-                .await?;
-                return Ok(());
-            }
-        },
-        Incoming::Read(Ok(stored)) => {
-            let subject = stored.key.subject();
-            (stored, subject, Bytes::new())
-        }
-        Incoming::Read(Err(error)) => {
-            let position = error.position().unwrap_or(outcome.checkpoint + 1);
-            let subject = match &error {
-                ReadError::Undecodable { subject, .. }
-                | ReadError::MisfiledCommit { subject, .. } => subject.clone(),
-                _ => String::new(),
-            };
-            park(
+        } => (stored, subject, payload),
+        Prepared::Park {
+            position,
+            subject,
+            error,
+            payload,
+        } => {
+            return park(
                 transaction,
                 outcome,
                 position,
                 &subject,
-                &error.to_string(),
-                &[],
+                &error,
+                &payload,
                 "undecodable",
             )
-            .await?;
-            return Ok(());
+            .await;
         }
     };
     let mut savepoint = transaction
         .begin()
         .await
         .map_err(ProjectionError::database("open a savepoint for one commit"))?;
-    match apply_commit(&mut savepoint, &stored).await {
+    let applied = async {
+        let mut patients = BTreeSet::new();
+        let mut doses = BTreeSet::new();
+        wants(&stored, &mut patients, &mut doses);
+        let mut state = BatchState::load(&mut savepoint, &patients, &doses)
+            .await
+            .map_err(ProjectionError::database("load a commit's state"))?;
+        apply_commit(&mut savepoint, &mut state, &stored).await?;
+        state
+            .flush(&mut savepoint)
+            .await
+            .map_err(ProjectionError::applying)
+    }
+    .await;
+    match applied {
         Ok(()) => {
             savepoint
                 .commit()
@@ -242,7 +393,7 @@ async fn apply_one(
 }
 
 async fn park(
-    transaction: &mut Transaction<'_, Postgres>,
+    connection: &mut PgConnection,
     outcome: &mut BatchOutcome,
     position: u64,
     subject: &str,
@@ -250,7 +401,7 @@ async fn park(
     payload: &[u8],
     reason: &'static str,
 ) -> Result<(), ProjectionError> {
-    dead_letter::park(transaction, position, subject, error, payload).await?;
+    dead_letter::park(connection, position, subject, error, payload).await?;
     // Position and kind only: the error text may quote data, and it is in the table.
     tracing::warn!(
         position,

@@ -17,6 +17,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::entry::{Audience, Basis, COPIED_COLUMNS};
+use crate::state::{BatchState, ConsentRecord, NewConsent};
+use crate::ProjectionError;
 
 /// The SQL condition "an active consent, at `$now_param`, lets the reader of row `t` see it":
 /// one definition for the read filter and the sweep.
@@ -43,32 +45,19 @@ pub(crate) struct ActiveConsent {
 pub(crate) struct ActiveConsents(Vec<ActiveConsent>);
 
 impl ActiveConsents {
-    pub(crate) async fn load(
-        connection: &mut PgConnection,
-        patient_id: Uuid,
-        at: OffsetDateTime,
-    ) -> Result<ActiveConsents, sqlx::Error> {
-        let rows: Vec<(Uuid, String, Vec<String>)> = sqlx::query_as(
-            "SELECT grantee_id, grantee_role, scopes FROM consents
-             WHERE patient_id = $1 AND revoked_at IS NULL
-               AND (expires_at IS NULL OR expires_at > $2)
-             ORDER BY granted_position",
-        )
-        .bind(patient_id)
-        .bind(at)
-        .fetch_all(&mut *connection)
-        .await?;
-        Ok(ActiveConsents(
-            rows.into_iter()
-                .filter_map(|(grantee_id, role, scopes)| {
-                    Some(ActiveConsent {
-                        grantee_id,
-                        audience: audience_of_role(&role)?,
-                        scopes: scopes.into_iter().collect(),
-                    })
+    /// The consents of `records` (in the order they were granted) active at `at`.
+    pub(crate) fn at(records: &[ConsentRecord], at: OffsetDateTime) -> ActiveConsents {
+        ActiveConsents(
+            records
+                .iter()
+                .filter(|record| record.active_at(at))
+                .map(|record| ActiveConsent {
+                    grantee_id: record.grantee_id,
+                    audience: record.audience,
+                    scopes: record.scopes.clone(),
                 })
                 .collect(),
-        ))
+        )
     }
 
     /// Grantees of one kind whose active consents cover `scope`, each once, in id order.
@@ -99,14 +88,6 @@ impl ActiveConsents {
     }
 }
 
-fn audience_of_role(role: &str) -> Option<Audience> {
-    match role {
-        "clinic" => Some(Audience::Clinic),
-        "therapist" => Some(Audience::Therapist),
-        _ => None,
-    }
-}
-
 fn audience_of(role: GranteeRole) -> Audience {
     match role {
         GranteeRole::Clinic => Audience::Clinic,
@@ -115,130 +96,197 @@ fn audience_of(role: GranteeRole) -> Audience {
 }
 
 /// The grantee a consent event names (the grant's, or the revoked consent's).
-pub(crate) async fn grantee_of(
-    connection: &mut PgConnection,
-    event: &RecordedEvent,
-) -> Result<Option<(Audience, Uuid)>, sqlx::Error> {
+pub(crate) fn grantee_of(state: &BatchState, event: &RecordedEvent) -> Option<(Audience, Uuid)> {
     match &event.payload {
-        EventPayload::Consent(ConsentEvent::ConsentGranted(granted)) => Ok(Some((
+        EventPayload::Consent(ConsentEvent::ConsentGranted(granted)) => Some((
             audience_of(granted.grantee_role),
             *granted.grantee_id.as_uuid(),
-        ))),
-        EventPayload::Consent(ConsentEvent::ConsentRevoked(revoked)) => {
-            let row: Option<(String, Uuid)> = sqlx::query_as(
-                "SELECT grantee_role, grantee_id FROM consents
-                 WHERE consent_id = $1 AND patient_id = $2",
-            )
-            .bind(revoked.consent_id.as_uuid())
-            .bind(event.envelope.patient_id.as_uuid())
-            .fetch_optional(&mut *connection)
-            .await?;
-            Ok(row.and_then(|(role, grantee)| Some((audience_of_role(&role)?, grantee))))
-        }
-        _ => Ok(None),
+        )),
+        EventPayload::Consent(ConsentEvent::ConsentRevoked(revoked)) => state
+            .patient(*event.envelope.patient_id.as_uuid())
+            .consents
+            .iter()
+            .find(|consent| consent.consent_id == *revoked.consent_id.as_uuid())
+            .map(|consent| (consent.audience, consent.grantee_id)),
+        _ => None,
     }
 }
 
-/// Applies a grant or a revocation to the consent table and the grantee's rows. Runs after
-/// the event's own entries are written, so a backfill sees every earlier event.
+/// Applies a grant or a revocation to the consents and the grantee's rows. Runs after the
+/// event's own entries are given; `had_history` says whether the patient had any entry before
+/// this event (a grant to a patient without history has nothing to backfill).
 pub(crate) async fn apply(
     connection: &mut PgConnection,
+    state: &mut BatchState,
     event: &RecordedEvent,
     position: i64,
-) -> Result<(), sqlx::Error> {
+    had_history: bool,
+) -> Result<(), ProjectionError> {
     let patient_id = *event.envelope.patient_id.as_uuid();
     let recorded_at = event.envelope.recorded_at.to_datetime();
     match &event.payload {
         EventPayload::Consent(ConsentEvent::ConsentGranted(granted)) => {
+            let consent_id = *granted.consent_id.as_uuid();
+            if state
+                .patient(patient_id)
+                .consents
+                .iter()
+                .any(|consent| consent.consent_id == consent_id)
+            {
+                return Err(ProjectionError::Inconsistent {
+                    position: crate::from_db_position(position),
+                    reason: "the patient already has a consent with this id",
+                });
+            }
             let scopes: Vec<String> = granted
                 .scopes
                 .iter()
                 .map(|s| s.as_str().to_owned())
                 .collect();
             let expires_at = granted.expires_at.map(|at| at.to_datetime());
-            sqlx::query(
-                "INSERT INTO consents (consent_id, patient_id, grantee_id, grantee_role, scopes,
-                     purpose, granted_at, granted_position, expires_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .bind(granted.consent_id.as_uuid())
-            .bind(patient_id)
-            .bind(granted.grantee_id.as_uuid())
-            .bind(granted.grantee_role.as_str())
-            .bind(&scopes)
-            .bind(granted.purpose.as_str())
-            .bind(event.envelope.occurred_at.to_datetime())
-            .bind(position)
-            .bind(expires_at)
-            .execute(&mut *connection)
-            .await?;
-            if expires_at.is_some_and(|expires_at| expires_at <= recorded_at) {
-                return Ok(());
-            }
             let audience = audience_of(granted.grantee_role);
             let grantee_id = *granted.grantee_id.as_uuid();
-            if audience == Audience::Therapist {
-                backfill_own(connection, patient_id, grantee_id).await?;
+            state.grant(
+                audience,
+                NewConsent {
+                    consent_id,
+                    patient_id,
+                    grantee_id,
+                    grantee_role: granted.grantee_role.as_str(),
+                    scopes: scopes.clone(),
+                    purpose: granted.purpose.as_str().to_owned(),
+                    granted_at: event.envelope.occurred_at.to_datetime(),
+                    granted_position: position,
+                    expires_at,
+                },
+            );
+            if expires_at.is_some_and(|expires_at| expires_at <= recorded_at) || !had_history {
+                return Ok(());
             }
-            backfill(connection, patient_id, audience, grantee_id, &scopes).await?;
+            state
+                .flush(connection)
+                .await
+                .map_err(ProjectionError::applying)?;
+            if audience == Audience::Therapist {
+                backfill_own(connection, patient_id, grantee_id)
+                    .await
+                    .map_err(ProjectionError::applying)?;
+            }
+            backfill(connection, patient_id, audience, grantee_id, &scopes)
+                .await
+                .map_err(ProjectionError::applying)?;
         }
         EventPayload::Consent(ConsentEvent::ConsentRevoked(revoked)) => {
-            let row: Option<(Uuid, String, Vec<String>)> = sqlx::query_as(
-                "UPDATE consents SET revoked_at = $3, revoked_position = $4
-                 WHERE consent_id = $1 AND patient_id = $2 AND revoked_at IS NULL
-                 RETURNING grantee_id, grantee_role, scopes",
-            )
-            .bind(revoked.consent_id.as_uuid())
-            .bind(patient_id)
-            .bind(event.envelope.occurred_at.to_datetime())
-            .bind(position)
-            .fetch_optional(&mut *connection)
-            .await?;
-            let Some((grantee_id, role, scopes)) = row else {
+            let consent_id = *revoked.consent_id.as_uuid();
+            let patient = state.patient_mut(patient_id);
+            let Some(consent) = patient
+                .consents
+                .iter_mut()
+                .find(|consent| consent.consent_id == consent_id && !consent.revoked)
+            else {
                 tracing::warn!(
                     position,
                     "a revocation names no open consent; nothing to remove"
                 );
                 return Ok(());
             };
-            let Some(audience) = audience_of_role(&role) else {
-                return Ok(());
-            };
-            let remaining = ActiveConsents::load(connection, patient_id, recorded_at).await?;
-            let still_covered: BTreeSet<&String> = remaining
-                .0
-                .iter()
-                .filter(|consent| consent.audience == audience && consent.grantee_id == grantee_id)
-                .flat_map(|consent| consent.scopes.iter())
-                .collect();
-            let revoked_scopes: Vec<&String> = scopes
-                .iter()
-                .filter(|scope| !still_covered.contains(scope))
-                .collect();
-            sqlx::query(
-                "DELETE FROM timeline_entries
-                 WHERE audience = $1 AND viewer_id = $2 AND patient_id = $3
-                   AND basis = 'consent' AND scope = ANY($4)",
+            consent.revoked = true;
+            let (audience, grantee_id, scopes) =
+                (consent.audience, consent.grantee_id, consent.scopes.clone());
+            let remaining = ActiveConsents::at(&patient.consents, recorded_at);
+            state
+                .flush(connection)
+                .await
+                .map_err(ProjectionError::applying)?;
+            revoke(
+                connection,
+                Revocation {
+                    patient_id,
+                    consent_id,
+                    revoked_at: event.envelope.occurred_at.to_datetime(),
+                    position,
+                    audience,
+                    grantee_id,
+                    scopes,
+                },
+                &remaining,
             )
-            .bind(audience.as_str())
-            .bind(grantee_id)
-            .bind(patient_id)
-            .bind(&revoked_scopes)
-            .execute(&mut *connection)
-            .await?;
-            if !remaining.any_for(audience, grantee_id) {
-                sqlx::query(
-                    "DELETE FROM timeline_entries
-                     WHERE audience = $1 AND viewer_id = $2 AND patient_id = $3 AND basis = 'own'",
-                )
-                .bind(audience.as_str())
-                .bind(grantee_id)
-                .bind(patient_id)
-                .execute(&mut *connection)
-                .await?;
-            }
+            .await
+            .map_err(ProjectionError::applying)?;
         }
         _ => {}
+    }
+    Ok(())
+}
+
+/// A revocation to write.
+struct Revocation {
+    patient_id: Uuid,
+    consent_id: Uuid,
+    revoked_at: OffsetDateTime,
+    position: i64,
+    audience: Audience,
+    grantee_id: Uuid,
+    scopes: BTreeSet<String>,
+}
+
+/// Marks the consent revoked and deletes the grantee's rows of the scopes no remaining active
+/// consent covers, and its own entries once it holds no consent at all.
+async fn revoke(
+    connection: &mut PgConnection,
+    revocation: Revocation,
+    remaining: &ActiveConsents,
+) -> Result<(), sqlx::Error> {
+    let Revocation {
+        patient_id,
+        consent_id,
+        revoked_at,
+        position,
+        audience,
+        grantee_id,
+        scopes,
+    } = revocation;
+    sqlx::query(
+        "UPDATE consents SET revoked_at = $3, revoked_position = $4
+         WHERE consent_id = $1 AND patient_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(consent_id)
+    .bind(patient_id)
+    .bind(revoked_at)
+    .bind(position)
+    .execute(&mut *connection)
+    .await?;
+    let still_covered: BTreeSet<&String> = remaining
+        .0
+        .iter()
+        .filter(|consent| consent.audience == audience && consent.grantee_id == grantee_id)
+        .flat_map(|consent| consent.scopes.iter())
+        .collect();
+    let revoked_scopes: Vec<&String> = scopes
+        .iter()
+        .filter(|scope| !still_covered.contains(scope))
+        .collect();
+    sqlx::query(
+        "DELETE FROM timeline_entries
+         WHERE patient_id = $3 AND audience = $1 AND viewer_id = $2
+           AND basis = 'consent' AND scope = ANY($4)",
+    )
+    .bind(audience.as_str())
+    .bind(grantee_id)
+    .bind(patient_id)
+    .bind(&revoked_scopes)
+    .execute(&mut *connection)
+    .await?;
+    if !remaining.any_for(audience, grantee_id) {
+        sqlx::query(
+            "DELETE FROM timeline_entries
+             WHERE patient_id = $3 AND audience = $1 AND viewer_id = $2 AND basis = 'own'",
+        )
+        .bind(audience.as_str())
+        .bind(grantee_id)
+        .bind(patient_id)
+        .execute(&mut *connection)
+        .await?;
     }
     Ok(())
 }
@@ -255,7 +303,7 @@ async fn backfill(
     let statement = format!(
         "INSERT INTO timeline_entries (audience, viewer_id, basis, {COPIED_COLUMNS})
          SELECT $1, $2, '{basis}', {COPIED_COLUMNS} FROM timeline_entries
-         WHERE audience = 'auditor' AND patient_id = $3 AND scope = ANY($4)
+         WHERE patient_id = $3 AND audience = 'auditor' AND scope = ANY($4)
            AND ($1 = 'therapist' OR item NOT LIKE 'suggestion:%')
          ON CONFLICT DO NOTHING",
         basis = Basis::Consent.as_str(),
@@ -284,7 +332,7 @@ async fn backfill_own(
     let statement = format!(
         "INSERT INTO timeline_entries (audience, viewer_id, basis, {COPIED_COLUMNS})
          SELECT 'therapist', $1, '{basis}', {COPIED_COLUMNS} FROM timeline_entries
-         WHERE audience = 'auditor' AND patient_id = $2 AND family = 'target' AND item = 'event'
+         WHERE patient_id = $2 AND audience = 'auditor' AND family = 'target' AND item = 'event'
            AND ((actor_role = 'therapist' AND actor_id = $1) OR related_party = $1)
          ON CONFLICT DO NOTHING",
         basis = Basis::Own.as_str(),

@@ -1,6 +1,6 @@
 //! The course registry: which clinic treats which course, which course each dose belongs to.
 //! It answers "the clinic of the course" for dose-family events and "the treating clinics"
-//! for the safety exception.
+//! for the safety exception, from the batch's state (`state.rs`).
 
 use carelog_schemas::dose::DoseEvent;
 use carelog_schemas::{EventPayload, RecordedEvent};
@@ -8,6 +8,8 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::describe::CourseRule;
+use crate::state::{BatchState, CourseRecord};
+use crate::ProjectionError;
 
 /// The course a dose-family event belongs to and the clinics that see it by that right.
 #[derive(Debug, Clone, Default)]
@@ -18,101 +20,98 @@ pub(crate) struct CourseContext {
     pub(crate) clinics: Vec<Uuid>,
 }
 
-/// Records courses and doses, then finds the event's course and its clinic.
+/// Records courses and doses, then finds the event's course and its clinic. A dose given also
+/// moves its course's first administered dose.
 pub(crate) async fn apply(
     connection: &mut PgConnection,
+    state: &mut BatchState,
     event: &RecordedEvent,
     position: i64,
     rule: CourseRule,
-) -> Result<CourseContext, sqlx::Error> {
+) -> Result<CourseContext, ProjectionError> {
     let patient_id = *event.envelope.patient_id.as_uuid();
     match &event.payload {
         EventPayload::Dose(DoseEvent::CourseStarted(started)) => {
-            sqlx::query(
-                "INSERT INTO courses (course_id, patient_id, clinic_id, path, started_position)
-                 VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(started.course_id.as_uuid())
-            .bind(patient_id)
-            .bind(started.clinic_id.as_uuid())
-            .bind(started.path.as_str())
-            .bind(position)
-            .execute(&mut *connection)
-            .await?;
+            let course_id = *started.course_id.as_uuid();
+            if course(state, patient_id, course_id).is_some() {
+                return Err(ProjectionError::Inconsistent {
+                    position: crate::from_db_position(position),
+                    reason: "the patient already has a course with this id",
+                });
+            }
+            state.put_course(
+                patient_id,
+                CourseRecord {
+                    course_id,
+                    clinic_id: *started.clinic_id.as_uuid(),
+                    path: started.path.as_str().to_owned(),
+                    started_position: position,
+                    ended_position: None,
+                    first_administered_at: None,
+                },
+            );
         }
-        EventPayload::Dose(DoseEvent::DoseScheduled(scheduled)) => {
-            // A dose id is scheduled again only after its first scheduling was entered in
-            // error (the dose service refuses a reused id otherwise): the latest one holds.
-            sqlx::query(
-                "INSERT INTO doses (dose_id, patient_id, course_id) VALUES ($1, $2, $3)
-                 ON CONFLICT (patient_id, dose_id) DO UPDATE SET course_id = EXCLUDED.course_id",
-            )
-            .bind(scheduled.dose_id.as_uuid())
-            .bind(patient_id)
-            .bind(scheduled.course_id.as_uuid())
-            .execute(&mut *connection)
-            .await?;
-        }
+        EventPayload::Dose(DoseEvent::DoseScheduled(scheduled)) => state.schedule_dose(
+            patient_id,
+            *scheduled.dose_id.as_uuid(),
+            *scheduled.course_id.as_uuid(),
+        ),
         EventPayload::Dose(DoseEvent::CourseEnded(ended)) => {
-            sqlx::query(
-                "UPDATE courses SET ended_position = $3
-                 WHERE course_id = $1 AND patient_id = $2 AND ended_position IS NULL",
-            )
-            .bind(ended.course_id.as_uuid())
-            .bind(patient_id)
-            .bind(position)
-            .execute(&mut *connection)
-            .await?;
+            if let Some(course) = course(state, patient_id, *ended.course_id.as_uuid()) {
+                if course.ended_position.is_none() {
+                    let ended = CourseRecord {
+                        ended_position: Some(position),
+                        ..course.clone()
+                    };
+                    state.put_course(patient_id, ended);
+                }
+            }
         }
         _ => {}
     }
-    let rows: Vec<(Uuid, Uuid)> =
-        match rule {
-            CourseRule::NotDoseFamily => Vec::new(),
-            CourseRule::Course(course_id) => sqlx::query_as(
-                "SELECT course_id, clinic_id FROM courses WHERE course_id = $1 AND patient_id = $2",
+    let rows: Vec<(Uuid, Uuid)> = match rule {
+        CourseRule::NotDoseFamily => Vec::new(),
+        CourseRule::Course(course_id) => course(state, patient_id, *course_id.as_uuid())
+            .map(|c| (c.course_id, c.clinic_id))
+            .into_iter()
+            .collect(),
+        CourseRule::Dose(dose_id) => state
+            .course_of_dose(patient_id, *dose_id.as_uuid())
+            .and_then(|course_id| course(state, patient_id, course_id))
+            .map(|c| (c.course_id, c.clinic_id))
+            .into_iter()
+            .collect(),
+        // Only the recording clinic's own courses: another clinic treating the same patient
+        // has no right to this clinic's records (domain §5).
+        CourseRule::RecorderOpenCourses => {
+            let recorder = *event.envelope.actor.party_id.as_uuid();
+            state
+                .patient(patient_id)
+                .courses
+                .iter()
+                .filter(|c| c.clinic_id == recorder && c.ended_position.is_none())
+                .map(|c| (c.course_id, c.clinic_id))
+                .collect()
+        }
+        // A correction (rare): the course of the corrected event, from the written history.
+        CourseRule::SameAs(event_id) => {
+            state
+                .flush(connection)
+                .await
+                .map_err(ProjectionError::applying)?;
+            sqlx::query_as(
+                "SELECT c.course_id, c.clinic_id FROM timeline_entries t
+                 JOIN courses c ON c.course_id = t.course_id AND c.patient_id = t.patient_id
+                 WHERE t.patient_id = $2 AND t.audience = 'auditor' AND t.event_id = $1
+                   AND t.item = 'event'",
             )
-            .bind(course_id.as_uuid())
+            .bind(event_id.as_uuid())
             .bind(patient_id)
             .fetch_all(&mut *connection)
-            .await?,
-            CourseRule::Dose(dose_id) => {
-                sqlx::query_as(
-                    "SELECT c.course_id, c.clinic_id FROM doses d
-                 JOIN courses c ON c.course_id = d.course_id AND c.patient_id = d.patient_id
-                 WHERE d.dose_id = $1 AND d.patient_id = $2",
-                )
-                .bind(dose_id.as_uuid())
-                .bind(patient_id)
-                .fetch_all(&mut *connection)
-                .await?
-            }
-            // Only the recording clinic's own courses: another clinic treating the same patient
-            // has no right to this clinic's records (domain §5).
-            CourseRule::RecorderOpenCourses => {
-                sqlx::query_as(
-                    "SELECT course_id, clinic_id FROM courses
-                 WHERE patient_id = $1 AND clinic_id = $2 AND ended_position IS NULL
-                 ORDER BY started_position",
-                )
-                .bind(patient_id)
-                .bind(event.envelope.actor.party_id.as_uuid())
-                .fetch_all(&mut *connection)
-                .await?
-            }
-            CourseRule::SameAs(event_id) => {
-                sqlx::query_as(
-                    "SELECT c.course_id, c.clinic_id FROM timeline_entries t
-                 JOIN courses c ON c.course_id = t.course_id AND c.patient_id = t.patient_id
-                 WHERE t.audience = 'auditor' AND t.event_id = $1 AND t.patient_id = $2
-                   AND t.item = 'event'",
-                )
-                .bind(event_id.as_uuid())
-                .bind(patient_id)
-                .fetch_all(&mut *connection)
-                .await?
-            }
-        };
+            .await
+            .map_err(ProjectionError::applying)?
+        }
+    };
     let mut clinics: Vec<Uuid> = rows.iter().map(|(_, clinic)| *clinic).collect();
     clinics.sort();
     clinics.dedup();
@@ -122,36 +121,50 @@ pub(crate) async fn apply(
         [(course_id, _)] => Some(*course_id),
         _ => None,
     };
+    if let (EventPayload::Dose(DoseEvent::DoseAdministered(dose)), Some(course_id)) =
+        (&event.payload, course_id)
+    {
+        let given_at = dose.administered_at.to_datetime();
+        if let Some(course) = course(state, patient_id, course_id) {
+            if course
+                .first_administered_at
+                .is_none_or(|first| given_at < first)
+            {
+                let course = CourseRecord {
+                    first_administered_at: Some(given_at),
+                    ..course.clone()
+                };
+                state.put_course(patient_id, course);
+            }
+        }
+    }
     Ok(CourseContext { course_id, clinics })
 }
 
-/// The patient's open courses (started, not ended), oldest first.
-async fn open_courses(
-    connection: &mut PgConnection,
+/// One course of the patient.
+pub(crate) fn course(
+    state: &BatchState,
     patient_id: Uuid,
-) -> Result<Vec<(Uuid, Uuid)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT course_id, clinic_id FROM courses
-         WHERE patient_id = $1 AND ended_position IS NULL
-         ORDER BY started_position",
-    )
-    .bind(patient_id)
-    .fetch_all(&mut *connection)
-    .await
+    course_id: Uuid,
+) -> Option<&CourseRecord> {
+    state
+        .patient(patient_id)
+        .courses
+        .iter()
+        .find(|c| c.course_id == course_id)
 }
 
 /// The clinics treating the patient now: those of its open courses. The safety exception
 /// (domain §5) reaches them whatever the patient consented to.
-pub(crate) async fn treating_clinics(
-    connection: &mut PgConnection,
-    patient_id: Uuid,
-) -> Result<Vec<Uuid>, sqlx::Error> {
-    let mut clinics: Vec<Uuid> = open_courses(connection, patient_id)
-        .await?
-        .into_iter()
-        .map(|(_, clinic)| clinic)
+pub(crate) fn treating_clinics(state: &BatchState, patient_id: Uuid) -> Vec<Uuid> {
+    let mut clinics: Vec<Uuid> = state
+        .patient(patient_id)
+        .courses
+        .iter()
+        .filter(|c| c.ended_position.is_none())
+        .map(|c| c.clinic_id)
         .collect();
     clinics.sort();
     clinics.dedup();
-    Ok(clinics)
+    clinics
 }

@@ -1,8 +1,6 @@
-//! One timeline entry before it is given to its readers, who may read it and why, and the
-//! insert that gives it to one reader.
+//! One timeline entry before it is given to its readers, and who may read it and why.
 
 use carelog_schemas::values::Scope;
-use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -106,48 +104,6 @@ pub(crate) struct Entry {
 
 /// The item name of a recorded event's own entry.
 pub(crate) const EVENT_ITEM: &str = "event";
-
-impl Entry {
-    /// Gives this entry to one reader. A plain insert: applying an event twice is a bug that
-    /// must fail loudly (and park the commit), never be hidden by `ON CONFLICT`.
-    pub(crate) async fn insert(
-        &self,
-        connection: &mut PgConnection,
-        audience: Audience,
-        viewer_id: Uuid,
-        basis: Basis,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO timeline_entries (audience, viewer_id, patient_id, position, event_index,
-                 item, event_id, family, kind, scope, basis, course_id, actor_role, actor_id,
-                 related_party, occurred_at, recorded_at, summary, detail)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-                 $18, $19::jsonb)",
-        )
-        .bind(audience.as_str())
-        .bind(viewer_id)
-        .bind(self.patient_id)
-        .bind(self.position)
-        .bind(self.event_index)
-        .bind(&self.item)
-        .bind(self.event_id)
-        .bind(self.family)
-        .bind(&self.kind)
-        .bind(self.scope.map(|scope| scope.as_str()))
-        .bind(basis.as_str())
-        .bind(self.course_id)
-        .bind(self.actor_role)
-        .bind(self.actor_id)
-        .bind(self.related_party)
-        .bind(self.occurred_at)
-        .bind(self.recorded_at)
-        .bind(&self.summary)
-        .bind(self.detail.to_string())
-        .execute(&mut *connection)
-        .await?;
-        Ok(())
-    }
-}
 
 /// The columns a backfill copies from the auditor's rows, in `timeline_entries` order after
 /// `audience, viewer_id` and before `basis`/`correction` handling.

@@ -37,6 +37,14 @@ impl ProjectionError {
         move |source| ProjectionError::Database { action, source }
     }
 
+    /// A statement of the apply step failed.
+    pub(crate) fn applying(source: sqlx::Error) -> ProjectionError {
+        ProjectionError::Database {
+            action: "apply an event to the read models",
+            source,
+        }
+    }
+
     pub(crate) fn consumer<E: std::fmt::Display>(
         action: &'static str,
     ) -> impl FnOnce(E) -> ProjectionError {

@@ -28,6 +28,7 @@ pub mod lag;
 pub mod read;
 pub mod rebuild;
 mod schedule;
+mod state;
 mod suggestions;
 pub mod sweep;
 mod timelines;

@@ -17,11 +17,11 @@ use carelog_schemas::dose::DoseEvent;
 use carelog_schemas::values::Scope;
 use carelog_schemas::{EventPayload, RecordedEvent};
 use serde_json::json;
-use sqlx::PgConnection;
 use time::{Duration, OffsetDateTime};
 
 use crate::derived::rfc3339;
 use crate::entry::{Entry, Reach};
+use crate::state::BatchState;
 
 /// The item name of the next-dose-due hint, and of the missed-dose hint read from it.
 pub(crate) const NEXT_DOSE_DUE: &str = "next_dose_due";
@@ -39,41 +39,20 @@ pub(crate) fn spravato_interval(week: i64) -> (Duration, Duration) {
 /// How far from a ketamine dose's planned time it still counts, either side.
 const KETAMINE_TOLERANCE: Duration = Duration::days(1);
 
-/// The next-dose-due hint an event raises, if any. Runs after the event's own entries are
-/// written, so the course's first dose is known even when this is it.
-pub(crate) async fn next_dose_due(
-    connection: &mut PgConnection,
+/// The next-dose-due hint an event raises, if any. Runs after the course registry took the
+/// event, so the course's first dose is known even when this is it.
+pub(crate) fn next_dose_due(
+    state: &BatchState,
     event: &RecordedEvent,
     event_entry: &Entry,
-) -> Result<Option<Entry>, sqlx::Error> {
-    let Some(course_id) = event_entry.course_id else {
-        return Ok(None);
-    };
-    let patient_id = *event.envelope.patient_id.as_uuid();
-    // Both lookups name the patient: courses are keyed per patient, and the auditor's rows of
-    // one patient are a prefix of the timeline index (without it, one scan of the whole
-    // table per dose given).
-    let path: Option<(String,)> =
-        sqlx::query_as("SELECT path FROM courses WHERE patient_id = $1 AND course_id = $2")
-            .bind(patient_id)
-            .bind(course_id)
-            .fetch_optional(&mut *connection)
-            .await?;
-    let path = path.map(|(path,)| path);
-    let (dose_id, after, due_from, due_by, summary) = match (&event.payload, path.as_deref()) {
+) -> Option<Entry> {
+    let course_id = event_entry.course_id?;
+    let course = crate::courses::course(state, event_entry.patient_id, course_id);
+    let path = course.map(|course| course.path.as_str());
+    let (dose_id, after, due_from, due_by, summary) = match (&event.payload, path) {
         (EventPayload::Dose(DoseEvent::DoseAdministered(dose)), Some("spravato")) => {
             let given_at = dose.administered_at.to_datetime();
-            let (first,): (Option<OffsetDateTime>,) = sqlx::query_as(
-                "SELECT min((detail->>'administered_at')::timestamptz) FROM timeline_entries
-                 WHERE audience = 'auditor' AND viewer_id = $1 AND patient_id = $2
-                   AND course_id = $3 AND item = 'event'
-                   AND kind = 'dose_administered' AND correction IS NULL",
-            )
-            .bind(crate::entry::AUDITOR_VIEWER)
-            .bind(patient_id)
-            .bind(course_id)
-            .fetch_one(&mut *connection)
-            .await?;
+            let first = course.and_then(|course| course.first_administered_at);
             let week = (given_at - first.unwrap_or(given_at)).whole_weeks() + 1;
             let (from, by) = spravato_interval(week);
             (
@@ -100,9 +79,9 @@ pub(crate) async fn next_dose_due(
                 ),
             )
         }
-        _ => return Ok(None),
+        _ => return None,
     };
-    Ok(Some(Entry {
+    Some(Entry {
         item: NEXT_DOSE_DUE.to_owned(),
         kind: NEXT_DOSE_DUE.to_owned(),
         scope: Some(Scope::Doses),
@@ -117,7 +96,7 @@ pub(crate) async fn next_dose_due(
             "due_by": rfc3339(due_by),
         }),
         ..event_entry.clone()
-    }))
+    })
 }
 
 fn day(instant: OffsetDateTime) -> String {
@@ -132,7 +111,7 @@ pub(crate) fn missed(n: &str, now_param: &str) -> String {
     format!(
         "{n}.item = '{NEXT_DOSE_DUE}' AND ({n}.detail->>'due_by')::timestamptz < {now_param}
          AND NOT EXISTS (SELECT 1 FROM timeline_entries d
-             WHERE d.audience = 'auditor' AND d.patient_id = {n}.patient_id
+             WHERE d.patient_id = {n}.patient_id AND d.audience = 'auditor'
                AND d.course_id = {n}.course_id AND d.item = 'event' AND d.correction IS NULL
                AND ((d.kind = 'dose_administered'
                      AND (d.detail->>'administered_at')::timestamptz

@@ -21,16 +21,19 @@ use uuid::Uuid;
 
 use crate::derived::{rfc3339, WINDOW_CLOSES_AFTER, WINDOW_OPENS_AFTER};
 use crate::entry::{Entry, Reach};
+use crate::state::{BatchState, SessionRecord};
+use crate::ProjectionError;
 
 pub(crate) const WINDOW_NO_SESSION: &str = "suggestion:window_no_session";
 pub(crate) const NOTCH: &str = "suggestion:notch";
 
-/// The suggestions an event raises. Runs after the event's own entries are written.
+/// The suggestions an event raises. Runs after the event's own entries are given.
 pub(crate) async fn raise(
     connection: &mut PgConnection,
+    state: &mut BatchState,
     event: &RecordedEvent,
     event_entry: &Entry,
-) -> Result<Vec<Entry>, sqlx::Error> {
+) -> Result<Vec<Entry>, ProjectionError> {
     let suggestion = |name: &str, scope: Scope| Entry {
         item: name.to_owned(),
         kind: name.to_owned(),
@@ -46,21 +49,11 @@ pub(crate) async fn raise(
                 given_at + WINDOW_OPENS_AFTER,
                 given_at + WINDOW_CLOSES_AFTER,
             );
-            let (scheduled,): (bool,) = sqlx::query_as(
-                "SELECT EXISTS (SELECT 1 FROM timeline_entries s
-                     WHERE s.audience = 'auditor' AND s.patient_id = $1 AND s.item = 'event'
-                       AND s.kind = 'session_scheduled' AND s.correction IS NULL
-                       AND (s.detail->>'at')::timestamptz BETWEEN $2 AND $3
-                       AND NOT EXISTS (SELECT 1 FROM timeline_entries c
-                           WHERE c.audience = 'auditor' AND c.patient_id = $1
-                             AND c.item = 'event' AND c.kind = 'session_cancelled'
-                             AND c.detail->>'session_id' = s.detail->>'session_id'))",
-            )
-            .bind(patient_id)
-            .bind(opens_at)
-            .bind(closes_at)
-            .fetch_one(&mut *connection)
-            .await?;
+            let scheduled = state
+                .patient(patient_id)
+                .sessions
+                .iter()
+                .any(|session| session.live() && (opens_at..=closes_at).contains(&session.at));
             if scheduled {
                 return Ok(Vec::new());
             }
@@ -82,7 +75,15 @@ pub(crate) async fn raise(
             if practice.outcome == PracticeOutcome::Done && practice.ease == Ease::Easy =>
         {
             let target_id = *practice.target_id.as_uuid();
-            if !streak_just_reached_three(connection, patient_id, target_id).await? {
+            // Read from the written history: flush the batch's rows first.
+            state
+                .flush(connection)
+                .await
+                .map_err(ProjectionError::applying)?;
+            let reached = streak_just_reached_three(connection, patient_id, target_id)
+                .await
+                .map_err(ProjectionError::applying)?;
+            if !reached {
                 return Ok(Vec::new());
             }
             Ok(vec![Entry {
@@ -105,13 +106,13 @@ async fn streak_just_reached_three(
     let target = target_id.to_string();
     let rows: Vec<(bool,)> = sqlx::query_as(
         "SELECT detail->>'outcome' = 'done' AND detail->>'ease' = 'easy' FROM timeline_entries
-         WHERE audience = 'auditor' AND patient_id = $1 AND item = 'event'
+         WHERE patient_id = $1 AND audience = 'auditor' AND item = 'event'
            AND kind = 'target_practiced' AND correction IS NULL AND detail->>'target_id' = $2
            AND position > (SELECT coalesce(max(position), 0) FROM timeline_entries
-               WHERE audience = 'auditor' AND patient_id = $1 AND item = 'event'
+               WHERE patient_id = $1 AND audience = 'auditor' AND item = 'event'
                  AND kind = 'target_notched_up' AND detail->>'target_id' = $2)
            AND NOT EXISTS (SELECT 1 FROM timeline_entries r
-               WHERE r.audience = 'auditor' AND r.patient_id = $1 AND r.item = 'event'
+               WHERE r.patient_id = $1 AND r.audience = 'auditor' AND r.item = 'event'
                  AND r.kind = 'target_retired' AND r.detail->>'target_id' = $2)
          ORDER BY position DESC, event_index DESC
          LIMIT 4",
@@ -124,23 +125,62 @@ async fn streak_just_reached_three(
     Ok(easy.len() >= 3 && easy[..3].iter().all(|easy| *easy) && easy.get(3) != Some(&true))
 }
 
-/// Withdraws what an event makes untrue: a session scheduled into an open window.
-pub(crate) async fn withdraw(
+/// Follows therapy sessions (scheduled, cancelled) and withdraws what a session makes untrue:
+/// a session scheduled into an open integration window withdraws its "window open, no session
+/// scheduled" suggestion, for every reader.
+pub(crate) async fn follow_sessions(
     connection: &mut PgConnection,
+    state: &mut BatchState,
     event: &RecordedEvent,
-) -> Result<(), sqlx::Error> {
-    if let EventPayload::Target(TargetEvent::SessionScheduled(session)) = &event.payload {
-        sqlx::query(
-            "DELETE FROM timeline_entries
-             WHERE patient_id = $1 AND item = $2
-               AND (detail->>'opens_at')::timestamptz <= $3
-               AND (detail->>'closes_at')::timestamptz >= $3",
-        )
-        .bind(event.envelope.patient_id.as_uuid())
-        .bind(WINDOW_NO_SESSION)
-        .bind(session.at.to_datetime())
-        .execute(&mut *connection)
-        .await?;
+) -> Result<(), ProjectionError> {
+    let patient_id = *event.envelope.patient_id.as_uuid();
+    match &event.payload {
+        EventPayload::Target(TargetEvent::SessionScheduled(session)) => {
+            let at = session.at.to_datetime();
+            state.put_session(
+                patient_id,
+                SessionRecord {
+                    event_id: *event.envelope.event_id.as_uuid(),
+                    session_id: *session.session_id.as_uuid(),
+                    at,
+                    corrected: false,
+                    cancelled: false,
+                },
+            );
+            state
+                .flush(connection)
+                .await
+                .map_err(ProjectionError::applying)?;
+            sqlx::query(
+                "DELETE FROM timeline_entries
+                 WHERE patient_id = $1 AND item = $2
+                   AND (detail->>'opens_at')::timestamptz <= $3
+                   AND (detail->>'closes_at')::timestamptz >= $3",
+            )
+            .bind(patient_id)
+            .bind(WINDOW_NO_SESSION)
+            .bind(at)
+            .execute(&mut *connection)
+            .await
+            .map_err(ProjectionError::applying)?;
+        }
+        EventPayload::Target(TargetEvent::SessionCancelled(cancelled)) => {
+            let session_id = *cancelled.session_id.as_uuid();
+            let cancelled: Vec<SessionRecord> = state
+                .patient(patient_id)
+                .sessions
+                .iter()
+                .filter(|session| session.session_id == session_id && !session.cancelled)
+                .map(|session| SessionRecord {
+                    cancelled: true,
+                    ..session.clone()
+                })
+                .collect();
+            for session in cancelled {
+                state.put_session(patient_id, session);
+            }
+        }
+        _ => {}
     }
     Ok(())
 }

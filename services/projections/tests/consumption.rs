@@ -11,7 +11,7 @@ use carelog_eventlog::AggregateKey;
 use carelog_projections::{dead_letter, Projector, Reader};
 use carelog_schemas::{Family, PartyId, PatientId, Role};
 use serde_json::json;
-use support::{actor, at, event, kinds, patient_actor, Harness};
+use support::{actor, assert_same_models, at, event, kinds, patient_actor, read_models, Harness};
 use uuid::Uuid;
 
 fn mood(rating: u8) -> carelog_schemas::EventPayload {
@@ -159,6 +159,14 @@ async fn a_commit_that_cannot_be_applied_is_parked_whole_and_the_rest_goes_on() 
         projected_positions(&harness, patient).await?,
         [started as i64, later as i64]
     );
+
+    // A rebuild reads the three commits as one batch: its set-based pass fails on the second
+    // and the batch is applied again one commit at a time, parking that commit alone.
+    let live = read_models(&harness.pool).await?;
+    harness.stop_projector().await?;
+    let outcome = harness.rebuild(64).await?;
+    assert_eq!(outcome.parked, 1);
+    assert_same_models(&live, &read_models(&harness.pool).await?, "live, rebuilt");
     Ok(())
 }
 

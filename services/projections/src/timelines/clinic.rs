@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::EventContext;
@@ -10,11 +9,7 @@ use crate::entry::{Audience, Basis, Entry, Reach, EVENT_ITEM};
 
 /// Each clinic's timeline: the dose family of its courses, grants to it, what active consents
 /// open, its alerts, and safety alerts of patients it treats.
-pub(crate) async fn clinic(
-    connection: &mut PgConnection,
-    entry: &Entry,
-    context: &EventContext,
-) -> Result<(), sqlx::Error> {
+pub(crate) fn clinic(entry: &Entry, context: &EventContext) -> Vec<(Uuid, Basis)> {
     // BTreeMap: one row per clinic, the strongest basis wins, inserted in id order.
     let mut readers: BTreeMap<Uuid, Basis> = BTreeMap::new();
     match entry.reach {
@@ -45,10 +40,5 @@ pub(crate) async fn clinic(
         }
         Reach::PatientOnly | Reach::TherapistSuggestion => {}
     }
-    for (clinic, basis) in readers {
-        entry
-            .insert(connection, Audience::Clinic, clinic, basis)
-            .await?;
-    }
-    Ok(())
+    readers.into_iter().collect()
 }

@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::EventContext;
@@ -10,14 +9,10 @@ use crate::entry::{Audience, Basis, Entry, Reach, EVENT_ITEM};
 
 /// Each therapist's timeline: grants to it, its own target-family entries while it holds any
 /// active consent, and what active consents open.
-pub(crate) async fn therapist(
-    connection: &mut PgConnection,
-    entry: &Entry,
-    context: &EventContext,
-) -> Result<(), sqlx::Error> {
+pub(crate) fn therapist(entry: &Entry, context: &EventContext) -> Vec<(Uuid, Basis)> {
     let mut readers: BTreeMap<Uuid, Basis> = BTreeMap::new();
     if !matches!(entry.reach, Reach::Record | Reach::TherapistSuggestion) {
-        return Ok(());
+        return Vec::new();
     }
     if let Some(scope) = entry.scope {
         for therapist in context.consents.grantees_with(Audience::Therapist, scope) {
@@ -41,10 +36,5 @@ pub(crate) async fn therapist(
     {
         readers.insert(grantee, Basis::Grant);
     }
-    for (therapist, basis) in readers {
-        entry
-            .insert(connection, Audience::Therapist, therapist, basis)
-            .await?;
-    }
-    Ok(())
+    readers.into_iter().collect()
 }

@@ -245,6 +245,7 @@ pub async fn read_models(pool: &PgPool) -> Result<Vec<String>> {
         "SELECT 'consent ' || c::text FROM consents c ORDER BY consent_id",
         "SELECT 'course ' || c::text FROM courses c ORDER BY course_id",
         "SELECT 'dose ' || d::text FROM doses d ORDER BY dose_id",
+        "SELECT 'session ' || s::text FROM sessions s ORDER BY patient_id, event_id",
         "SELECT 'dead_letter ' || concat_ws(' ', position, subject, error, encode(payload, 'hex'))
          FROM dead_letters ORDER BY position",
     ];

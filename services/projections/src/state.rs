@@ -1,0 +1,629 @@
+//! What one batch decides from and what it writes, so that applying an ordinary event costs no
+//! round trip to PostgreSQL:
+//! - **Loaded once per batch** for every patient the batch touches, with one query per table
+//!   (`patient_id = ANY(…)`): the patient's consents, courses and therapy sessions, and the
+//!   doses the batch's events name. Applying an event reads and updates this state in memory,
+//!   so later events of the same batch see what earlier ones did.
+//! - **Written in one statement per table** (`flush`): the timeline rows, courses, doses,
+//!   consents and sessions the batch produced, as multi-row `INSERT … SELECT FROM unnest(…)`.
+//!
+//! The rare events whose effect is a statement over rows already written (a grant's backfill, a
+//! revocation's deletes, a correction, a session that withdraws suggestions, the notch streak)
+//! flush first and then run their statement, so it sees every earlier event of the batch; a
+//! correction then loads its patient's state again from the tables it changed.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use sqlx::PgConnection;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::entry::{Audience, Basis, Entry, AUDITOR_VIEWER};
+
+/// One consent of a patient, active or not.
+#[derive(Debug, Clone)]
+pub(crate) struct ConsentRecord {
+    pub(crate) consent_id: Uuid,
+    pub(crate) grantee_id: Uuid,
+    pub(crate) audience: Audience,
+    pub(crate) scopes: BTreeSet<String>,
+    pub(crate) expires_at: Option<OffsetDateTime>,
+    pub(crate) revoked: bool,
+}
+
+impl ConsentRecord {
+    /// Not revoked and not expired at `at`.
+    pub(crate) fn active_at(&self, at: OffsetDateTime) -> bool {
+        !self.revoked && self.expires_at.is_none_or(|expires_at| expires_at > at)
+    }
+}
+
+/// One course of a patient.
+#[derive(Debug, Clone)]
+pub(crate) struct CourseRecord {
+    pub(crate) course_id: Uuid,
+    pub(crate) clinic_id: Uuid,
+    pub(crate) path: String,
+    pub(crate) started_position: i64,
+    pub(crate) ended_position: Option<i64>,
+    /// Its first administered dose, corrected ones left out.
+    pub(crate) first_administered_at: Option<OffsetDateTime>,
+}
+
+/// One scheduling of a therapy session.
+#[derive(Debug, Clone)]
+pub(crate) struct SessionRecord {
+    pub(crate) event_id: Uuid,
+    pub(crate) session_id: Uuid,
+    pub(crate) at: OffsetDateTime,
+    pub(crate) corrected: bool,
+    pub(crate) cancelled: bool,
+}
+
+impl SessionRecord {
+    pub(crate) fn live(&self) -> bool {
+        !self.corrected && !self.cancelled
+    }
+}
+
+/// What the batch knows of one patient.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PatientState {
+    /// In the order they were granted.
+    pub(crate) consents: Vec<ConsentRecord>,
+    /// In the order they started.
+    pub(crate) courses: Vec<CourseRecord>,
+    pub(crate) sessions: Vec<SessionRecord>,
+    /// Whether the patient has any entry yet (written, or pending in this batch).
+    pub(crate) has_history: bool,
+}
+
+/// A consent to insert.
+#[derive(Debug, Clone)]
+pub(crate) struct NewConsent {
+    pub(crate) consent_id: Uuid,
+    pub(crate) patient_id: Uuid,
+    pub(crate) grantee_id: Uuid,
+    pub(crate) grantee_role: &'static str,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) purpose: String,
+    pub(crate) granted_at: OffsetDateTime,
+    pub(crate) granted_position: i64,
+    pub(crate) expires_at: Option<OffsetDateTime>,
+}
+
+/// Writes gathered since the last flush.
+#[derive(Debug, Default)]
+struct Pending {
+    entries: Vec<Entry>,
+    /// (index into `entries`, reader kind, reader, basis).
+    rows: Vec<(usize, Audience, Uuid, Basis)>,
+    /// Keyed (patient, course): the latest state of each course changed.
+    courses: BTreeMap<(Uuid, Uuid), CourseRecord>,
+    /// Keyed (patient, dose): its course.
+    doses: BTreeMap<(Uuid, Uuid), Uuid>,
+    consents: Vec<NewConsent>,
+    /// Keyed (patient, scheduling event).
+    sessions: BTreeMap<(Uuid, Uuid), SessionRecord>,
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+            && self.courses.is_empty()
+            && self.doses.is_empty()
+            && self.consents.is_empty()
+            && self.sessions.is_empty()
+    }
+}
+
+/// The state of one batch: see the module's documentation.
+#[derive(Debug, Default)]
+pub(crate) struct BatchState {
+    patients: HashMap<Uuid, PatientState>,
+    /// (patient, dose) → course, for the doses the batch names or schedules.
+    doses: HashMap<(Uuid, Uuid), Uuid>,
+    pending: Pending,
+}
+
+impl BatchState {
+    /// Loads the state of `patients` and the courses of `doses` ((patient, dose) pairs).
+    pub(crate) async fn load(
+        connection: &mut PgConnection,
+        patients: &BTreeSet<Uuid>,
+        doses: &BTreeSet<(Uuid, Uuid)>,
+    ) -> Result<BatchState, sqlx::Error> {
+        let mut state = BatchState::default();
+        state.load_patients(connection, patients).await?;
+        if !doses.is_empty() {
+            let (dose_patients, dose_ids): (Vec<Uuid>, Vec<Uuid>) = doses.iter().copied().unzip();
+            let rows: Vec<(Uuid, Uuid, Uuid)> = sqlx::query_as(
+                "SELECT d.patient_id, d.dose_id, d.course_id
+                 FROM unnest($1::uuid[], $2::uuid[]) AS wanted(patient_id, dose_id)
+                 JOIN doses d USING (patient_id, dose_id)",
+            )
+            .bind(&dose_patients)
+            .bind(&dose_ids)
+            .fetch_all(&mut *connection)
+            .await?;
+            for (patient_id, dose_id, course_id) in rows {
+                state.doses.insert((patient_id, dose_id), course_id);
+            }
+        }
+        Ok(state)
+    }
+
+    async fn load_patients(
+        &mut self,
+        connection: &mut PgConnection,
+        patients: &BTreeSet<Uuid>,
+    ) -> Result<(), sqlx::Error> {
+        if patients.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<Uuid> = patients.iter().copied().collect();
+        for patient_id in &ids {
+            self.patients.insert(*patient_id, PatientState::default());
+        }
+        let consents: Vec<ConsentRow> = sqlx::query_as(
+            "SELECT patient_id, consent_id, grantee_id, grantee_role, scopes, expires_at,
+                    revoked_at IS NOT NULL
+             FROM consents WHERE patient_id = ANY($1)
+             ORDER BY patient_id, granted_position",
+        )
+        .bind(&ids)
+        .fetch_all(&mut *connection)
+        .await?;
+        for (patient_id, consent_id, grantee_id, role, scopes, expires_at, revoked) in consents {
+            let Some(audience) = audience_of_role(&role) else {
+                continue;
+            };
+            self.patient_mut(patient_id).consents.push(ConsentRecord {
+                consent_id,
+                grantee_id,
+                audience,
+                scopes: scopes.into_iter().collect(),
+                expires_at,
+                revoked,
+            });
+        }
+        let courses: Vec<CourseRow> = sqlx::query_as(
+            "SELECT patient_id, course_id, clinic_id, path, started_position, ended_position,
+                    first_administered_at
+             FROM courses WHERE patient_id = ANY($1)
+             ORDER BY patient_id, started_position",
+        )
+        .bind(&ids)
+        .fetch_all(&mut *connection)
+        .await?;
+        for (patient_id, course_id, clinic_id, path, started, ended, first) in courses {
+            self.patient_mut(patient_id).courses.push(CourseRecord {
+                course_id,
+                clinic_id,
+                path,
+                started_position: started,
+                ended_position: ended,
+                first_administered_at: first,
+            });
+        }
+        let sessions: Vec<SessionRow> = sqlx::query_as(
+            "SELECT patient_id, event_id, session_id, at, corrected, cancelled
+             FROM sessions WHERE patient_id = ANY($1)",
+        )
+        .bind(&ids)
+        .fetch_all(&mut *connection)
+        .await?;
+        for (patient_id, event_id, session_id, at, corrected, cancelled) in sessions {
+            self.patient_mut(patient_id).sessions.push(SessionRecord {
+                event_id,
+                session_id,
+                at,
+                corrected,
+                cancelled,
+            });
+        }
+        // One index probe per patient (the timeline's key leads with the patient).
+        let with_history: Vec<(Uuid,)> = sqlx::query_as(
+            "SELECT p FROM unnest($1::uuid[]) AS p
+             WHERE EXISTS (SELECT 1 FROM timeline_entries t
+                 WHERE t.patient_id = p AND t.audience = 'auditor' AND t.viewer_id = $2)",
+        )
+        .bind(&ids)
+        .bind(AUDITOR_VIEWER)
+        .fetch_all(&mut *connection)
+        .await?;
+        for (patient_id,) in with_history {
+            self.patient_mut(patient_id).has_history = true;
+        }
+        Ok(())
+    }
+
+    /// Writes what is pending, then loads one patient's state again from the tables (after a
+    /// statement changed them behind the batch's back).
+    pub(crate) async fn reload_patient(
+        &mut self,
+        connection: &mut PgConnection,
+        patient_id: Uuid,
+    ) -> Result<(), sqlx::Error> {
+        self.flush(connection).await?;
+        self.load_patients(connection, &BTreeSet::from([patient_id]))
+            .await
+    }
+
+    /// The patient's state (empty for a patient the batch did not load: a new one).
+    pub(crate) fn patient(&self, patient_id: Uuid) -> &PatientState {
+        static EMPTY: PatientState = PatientState {
+            consents: Vec::new(),
+            courses: Vec::new(),
+            sessions: Vec::new(),
+            has_history: false,
+        };
+        self.patients.get(&patient_id).unwrap_or(&EMPTY)
+    }
+
+    pub(crate) fn patient_mut(&mut self, patient_id: Uuid) -> &mut PatientState {
+        self.patients.entry(patient_id).or_default()
+    }
+
+    /// The course of a dose, as scheduled.
+    pub(crate) fn course_of_dose(&self, patient_id: Uuid, dose_id: Uuid) -> Option<Uuid> {
+        self.doses.get(&(patient_id, dose_id)).copied()
+    }
+
+    pub(crate) fn schedule_dose(&mut self, patient_id: Uuid, dose_id: Uuid, course_id: Uuid) {
+        self.doses.insert((patient_id, dose_id), course_id);
+        self.pending.doses.insert((patient_id, dose_id), course_id);
+    }
+
+    /// Records a course's new state, in memory and for the next flush.
+    pub(crate) fn put_course(&mut self, patient_id: Uuid, course: CourseRecord) {
+        let courses = &mut self.patient_mut(patient_id).courses;
+        match courses.iter_mut().find(|c| c.course_id == course.course_id) {
+            Some(existing) => *existing = course.clone(),
+            None => courses.push(course.clone()),
+        }
+        self.pending
+            .courses
+            .insert((patient_id, course.course_id), course);
+    }
+
+    pub(crate) fn put_session(&mut self, patient_id: Uuid, session: SessionRecord) {
+        let sessions = &mut self.patient_mut(patient_id).sessions;
+        match sessions.iter_mut().find(|s| s.event_id == session.event_id) {
+            Some(existing) => *existing = session.clone(),
+            None => sessions.push(session.clone()),
+        }
+        self.pending
+            .sessions
+            .insert((patient_id, session.event_id), session);
+    }
+
+    pub(crate) fn grant(&mut self, audience: Audience, consent: NewConsent) {
+        let record = ConsentRecord {
+            consent_id: consent.consent_id,
+            grantee_id: consent.grantee_id,
+            audience,
+            scopes: consent.scopes.iter().cloned().collect(),
+            expires_at: consent.expires_at,
+            revoked: false,
+        };
+        self.patient_mut(consent.patient_id).consents.push(record);
+        self.pending.consents.push(consent);
+    }
+
+    /// Adds an entry; `give` then hands it to its readers.
+    pub(crate) fn add_entry(&mut self, entry: Entry) -> usize {
+        self.pending.entries.push(entry);
+        self.pending.entries.len() - 1
+    }
+
+    /// Gives an added entry to one reader.
+    pub(crate) fn give(&mut self, index: usize, audience: Audience, viewer_id: Uuid, basis: Basis) {
+        if audience == Audience::Auditor {
+            let patient_id = self.pending.entries[index].patient_id;
+            self.patient_mut(patient_id).has_history = true;
+        }
+        self.pending.rows.push((index, audience, viewer_id, basis));
+    }
+
+    /// Writes everything pending, one statement per table.
+    pub(crate) async fn flush(&mut self, connection: &mut PgConnection) -> Result<(), sqlx::Error> {
+        if self.pending.is_empty() {
+            self.pending.entries.clear();
+            return Ok(());
+        }
+        let pending = std::mem::take(&mut self.pending);
+        write_courses(connection, &pending.courses).await?;
+        write_doses(connection, &pending.doses).await?;
+        write_consents(connection, &pending.consents).await?;
+        write_sessions(connection, &pending.sessions).await?;
+        write_rows(connection, &pending.entries, &pending.rows).await?;
+        Ok(())
+    }
+}
+
+type ConsentRow = (
+    Uuid,
+    Uuid,
+    Uuid,
+    String,
+    Vec<String>,
+    Option<OffsetDateTime>,
+    bool,
+);
+type CourseRow = (
+    Uuid,
+    Uuid,
+    Uuid,
+    String,
+    i64,
+    Option<i64>,
+    Option<OffsetDateTime>,
+);
+type SessionRow = (Uuid, Uuid, Uuid, OffsetDateTime, bool, bool);
+
+pub(crate) fn audience_of_role(role: &str) -> Option<Audience> {
+    match role {
+        "clinic" => Some(Audience::Clinic),
+        "therapist" => Some(Audience::Therapist),
+        _ => None,
+    }
+}
+
+async fn write_courses(
+    connection: &mut PgConnection,
+    courses: &BTreeMap<(Uuid, Uuid), CourseRecord>,
+) -> Result<(), sqlx::Error> {
+    if courses.is_empty() {
+        return Ok(());
+    }
+    let patients: Vec<Uuid> = courses.keys().map(|(patient, _)| *patient).collect();
+    let ids: Vec<Uuid> = courses.values().map(|c| c.course_id).collect();
+    let clinics: Vec<Uuid> = courses.values().map(|c| c.clinic_id).collect();
+    let paths: Vec<&str> = courses.values().map(|c| c.path.as_str()).collect();
+    let started: Vec<i64> = courses.values().map(|c| c.started_position).collect();
+    let ended: Vec<Option<i64>> = courses.values().map(|c| c.ended_position).collect();
+    let first: Vec<Option<OffsetDateTime>> =
+        courses.values().map(|c| c.first_administered_at).collect();
+    sqlx::query(
+        "INSERT INTO courses (patient_id, course_id, clinic_id, path, started_position,
+             ended_position, first_administered_at)
+         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::int8[],
+             $6::int8[], $7::timestamptz[])
+         ON CONFLICT (patient_id, course_id) DO UPDATE
+         SET ended_position = EXCLUDED.ended_position,
+             first_administered_at = EXCLUDED.first_administered_at",
+    )
+    .bind(&patients)
+    .bind(&ids)
+    .bind(&clinics)
+    .bind(&paths)
+    .bind(&started)
+    .bind(&ended)
+    .bind(&first)
+    .execute(&mut *connection)
+    .await?;
+    Ok(())
+}
+
+async fn write_doses(
+    connection: &mut PgConnection,
+    doses: &BTreeMap<(Uuid, Uuid), Uuid>,
+) -> Result<(), sqlx::Error> {
+    if doses.is_empty() {
+        return Ok(());
+    }
+    let patients: Vec<Uuid> = doses.keys().map(|(patient, _)| *patient).collect();
+    let ids: Vec<Uuid> = doses.keys().map(|(_, dose)| *dose).collect();
+    let courses: Vec<Uuid> = doses.values().copied().collect();
+    // A dose id is scheduled again only after its first scheduling was entered in error (the
+    // dose service refuses a reused id otherwise): the latest one holds.
+    sqlx::query(
+        "INSERT INTO doses (patient_id, dose_id, course_id)
+         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[])
+         ON CONFLICT (patient_id, dose_id) DO UPDATE SET course_id = EXCLUDED.course_id",
+    )
+    .bind(&patients)
+    .bind(&ids)
+    .bind(&courses)
+    .execute(&mut *connection)
+    .await?;
+    Ok(())
+}
+
+async fn write_consents(
+    connection: &mut PgConnection,
+    consents: &[NewConsent],
+) -> Result<(), sqlx::Error> {
+    if consents.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = consents.iter().map(|c| c.consent_id).collect();
+    let patients: Vec<Uuid> = consents.iter().map(|c| c.patient_id).collect();
+    let grantees: Vec<Uuid> = consents.iter().map(|c| c.grantee_id).collect();
+    let roles: Vec<&str> = consents.iter().map(|c| c.grantee_role).collect();
+    // Scope names are lower-case words: a comma list per consent, split again in SQL (a 2-D
+    // array cannot hold lists of different lengths).
+    let scopes: Vec<String> = consents.iter().map(|c| c.scopes.join(",")).collect();
+    let purposes: Vec<&str> = consents.iter().map(|c| c.purpose.as_str()).collect();
+    let granted_at: Vec<OffsetDateTime> = consents.iter().map(|c| c.granted_at).collect();
+    let positions: Vec<i64> = consents.iter().map(|c| c.granted_position).collect();
+    let expires_at: Vec<Option<OffsetDateTime>> = consents.iter().map(|c| c.expires_at).collect();
+    sqlx::query(
+        "INSERT INTO consents (consent_id, patient_id, grantee_id, grantee_role, scopes, purpose,
+             granted_at, granted_position, expires_at)
+         SELECT id, patient, grantee, role, string_to_array(scopes, ','), purpose, granted_at,
+             position, expires_at
+         FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[],
+             $7::timestamptz[], $8::int8[], $9::timestamptz[])
+             AS c(id, patient, grantee, role, scopes, purpose, granted_at, position, expires_at)",
+    )
+    .bind(&ids)
+    .bind(&patients)
+    .bind(&grantees)
+    .bind(&roles)
+    .bind(&scopes)
+    .bind(&purposes)
+    .bind(&granted_at)
+    .bind(&positions)
+    .bind(&expires_at)
+    .execute(&mut *connection)
+    .await?;
+    Ok(())
+}
+
+async fn write_sessions(
+    connection: &mut PgConnection,
+    sessions: &BTreeMap<(Uuid, Uuid), SessionRecord>,
+) -> Result<(), sqlx::Error> {
+    if sessions.is_empty() {
+        return Ok(());
+    }
+    let patients: Vec<Uuid> = sessions.keys().map(|(patient, _)| *patient).collect();
+    let events: Vec<Uuid> = sessions.values().map(|s| s.event_id).collect();
+    let ids: Vec<Uuid> = sessions.values().map(|s| s.session_id).collect();
+    let at: Vec<OffsetDateTime> = sessions.values().map(|s| s.at).collect();
+    let corrected: Vec<bool> = sessions.values().map(|s| s.corrected).collect();
+    let cancelled: Vec<bool> = sessions.values().map(|s| s.cancelled).collect();
+    sqlx::query(
+        "INSERT INTO sessions (patient_id, event_id, session_id, at, corrected, cancelled)
+         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::timestamptz[],
+             $5::bool[], $6::bool[])
+         ON CONFLICT (patient_id, event_id) DO UPDATE
+         SET corrected = EXCLUDED.corrected, cancelled = EXCLUDED.cancelled",
+    )
+    .bind(&patients)
+    .bind(&events)
+    .bind(&ids)
+    .bind(&at)
+    .bind(&corrected)
+    .bind(&cancelled)
+    .execute(&mut *connection)
+    .await?;
+    Ok(())
+}
+
+/// The timeline rows: a plain insert (applying an event twice is a bug that must fail loudly,
+/// never be hidden by `ON CONFLICT`).
+async fn write_rows(
+    connection: &mut PgConnection,
+    entries: &[Entry],
+    rows: &[(usize, Audience, Uuid, Basis)],
+) -> Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let details: Vec<String> = entries.iter().map(|e| e.detail.to_string()).collect();
+    let n = rows.len();
+    let mut columns = RowColumns::with_capacity(n);
+    for &(index, audience, viewer_id, basis) in rows {
+        let entry = &entries[index];
+        columns.audience.push(audience.as_str());
+        columns.viewer_id.push(viewer_id);
+        columns.patient_id.push(entry.patient_id);
+        columns.position.push(entry.position);
+        columns.event_index.push(entry.event_index);
+        columns.item.push(entry.item.as_str());
+        columns.event_id.push(entry.event_id);
+        columns.family.push(entry.family);
+        columns.kind.push(entry.kind.as_str());
+        columns.scope.push(entry.scope.map(|scope| scope.as_str()));
+        columns.basis.push(basis.as_str());
+        columns.course_id.push(entry.course_id);
+        columns.actor_role.push(entry.actor_role);
+        columns.actor_id.push(entry.actor_id);
+        columns.related_party.push(entry.related_party);
+        columns.occurred_at.push(entry.occurred_at);
+        columns.recorded_at.push(entry.recorded_at);
+        columns.summary.push(entry.summary.as_str());
+        columns.detail.push(details[index].as_str());
+    }
+    sqlx::query(
+        "INSERT INTO timeline_entries (audience, viewer_id, patient_id, position, event_index,
+             item, event_id, family, kind, scope, basis, course_id, actor_role, actor_id,
+             related_party, occurred_at, recorded_at, summary, detail)
+         SELECT audience, viewer_id, patient_id, position, event_index, item, event_id, family,
+             kind, scope, basis, course_id, actor_role, actor_id, related_party, occurred_at,
+             recorded_at, summary, detail::jsonb
+         FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::int8[], $5::int4[], $6::text[],
+             $7::uuid[], $8::text[], $9::text[], $10::text[], $11::text[], $12::uuid[],
+             $13::text[], $14::uuid[], $15::uuid[], $16::timestamptz[], $17::timestamptz[],
+             $18::text[], $19::text[])
+             AS r(audience, viewer_id, patient_id, position, event_index, item, event_id,
+                  family, kind, scope, basis, course_id, actor_role, actor_id, related_party,
+                  occurred_at, recorded_at, summary, detail)",
+    )
+    .bind(&columns.audience)
+    .bind(&columns.viewer_id)
+    .bind(&columns.patient_id)
+    .bind(&columns.position)
+    .bind(&columns.event_index)
+    .bind(&columns.item)
+    .bind(&columns.event_id)
+    .bind(&columns.family)
+    .bind(&columns.kind)
+    .bind(&columns.scope)
+    .bind(&columns.basis)
+    .bind(&columns.course_id)
+    .bind(&columns.actor_role)
+    .bind(&columns.actor_id)
+    .bind(&columns.related_party)
+    .bind(&columns.occurred_at)
+    .bind(&columns.recorded_at)
+    .bind(&columns.summary)
+    .bind(&columns.detail)
+    .execute(&mut *connection)
+    .await?;
+    tracing::trace!(rows = n, "wrote timeline rows");
+    Ok(())
+}
+
+/// The timeline rows of a flush, column by column.
+#[derive(Default)]
+struct RowColumns<'a> {
+    audience: Vec<&'static str>,
+    viewer_id: Vec<Uuid>,
+    patient_id: Vec<Uuid>,
+    position: Vec<i64>,
+    event_index: Vec<i32>,
+    item: Vec<&'a str>,
+    event_id: Vec<Uuid>,
+    family: Vec<&'static str>,
+    kind: Vec<&'a str>,
+    scope: Vec<Option<&'static str>>,
+    basis: Vec<&'static str>,
+    course_id: Vec<Option<Uuid>>,
+    actor_role: Vec<&'static str>,
+    actor_id: Vec<Uuid>,
+    related_party: Vec<Option<Uuid>>,
+    occurred_at: Vec<OffsetDateTime>,
+    recorded_at: Vec<OffsetDateTime>,
+    summary: Vec<&'a str>,
+    detail: Vec<&'a str>,
+}
+
+impl RowColumns<'_> {
+    fn with_capacity(n: usize) -> Self {
+        RowColumns {
+            audience: Vec::with_capacity(n),
+            viewer_id: Vec::with_capacity(n),
+            patient_id: Vec::with_capacity(n),
+            position: Vec::with_capacity(n),
+            event_index: Vec::with_capacity(n),
+            item: Vec::with_capacity(n),
+            event_id: Vec::with_capacity(n),
+            family: Vec::with_capacity(n),
+            kind: Vec::with_capacity(n),
+            scope: Vec::with_capacity(n),
+            basis: Vec::with_capacity(n),
+            course_id: Vec::with_capacity(n),
+            actor_role: Vec::with_capacity(n),
+            actor_id: Vec::with_capacity(n),
+            related_party: Vec::with_capacity(n),
+            occurred_at: Vec::with_capacity(n),
+            recorded_at: Vec::with_capacity(n),
+            summary: Vec::with_capacity(n),
+            detail: Vec::with_capacity(n),
+        }
+    }
+}
