@@ -65,7 +65,10 @@ pub async fn connect(
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(CONNECT_TIMEOUT)
-            .connect_with(options.options([("search_path", schema)]))
+            // The log is the truth and the checkpoint commits with the rows: a batch lost to
+            // a database crash is applied again from the log, so commits need not wait for
+            // the WAL flush.
+            .connect_with(options.options([("search_path", schema), ("synchronous_commit", "off")]))
             .await
             .map_err(ProjectionError::database("connect the projections' pool"))?;
         MIGRATOR.run(&pool).await?;

@@ -17,6 +17,7 @@ mod batch;
 pub mod checkpoint;
 mod consents;
 mod consumer;
+mod copy;
 mod courses;
 pub mod database;
 pub mod dead_letter;

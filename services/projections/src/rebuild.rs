@@ -206,12 +206,19 @@ impl Rebuilt {
         if self.checkpoint >= target {
             return Ok(());
         }
-        let mut reads = care_log.read_range(self.checkpoint + 1, target).await?;
-        loop {
-            let incoming = self.take(&mut reads, batch_size).await;
-            if incoming.is_empty() {
-                return Ok(());
-            }
+        // Reading and decoding run in a task of their own, a batch or two ahead, so they
+        // overlap the database's work on the batch before.
+        let reads = care_log.read_range(self.checkpoint + 1, target).await?;
+        let (sender, mut batches) = tokio::sync::mpsc::channel::<Vec<Incoming>>(2);
+        let reader = AbortOnDrop(tokio::spawn(read_ahead(reads, batch_size, sender)));
+        while let Some(incoming) = batches.recv().await {
+            self.pending_events = incoming
+                .iter()
+                .map(|item| match item {
+                    Incoming::Read(Ok(stored)) => stored.commit.events().len() as u64,
+                    _ => 0,
+                })
+                .sum();
             let mut transaction = pool
                 .begin()
                 .await
@@ -223,6 +230,8 @@ impl Rebuilt {
                 .map_err(ProjectionError::database("commit a rebuild batch"))?;
             self.record(outcome, target, progress);
         }
+        drop(reader);
+        Ok(())
     }
 
     /// Everything after the checkpoint up to `until`, in one read.
@@ -264,6 +273,36 @@ impl Rebuilt {
             target,
             events: self.events,
         });
+    }
+}
+
+/// Cuts `reads` into batches of `batch_size` and hands them on until the reads end or the
+/// receiver is gone.
+async fn read_ahead(
+    mut reads: CommitStream,
+    batch_size: usize,
+    batches: tokio::sync::mpsc::Sender<Vec<Incoming>>,
+) {
+    loop {
+        let mut batch = Vec::with_capacity(batch_size.min(4096));
+        while batch.len() < batch_size {
+            match reads.next().await {
+                Some(read) => batch.push(Incoming::Read(read)),
+                None => break,
+            }
+        }
+        if batch.is_empty() || batches.send(batch).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Stops a task when its handle is dropped (an error return included).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

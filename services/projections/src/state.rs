@@ -18,6 +18,7 @@ use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::copy::BinaryCopy;
 use crate::entry::{Audience, Basis, Entry, AUDITOR_VIEWER};
 
 /// One consent of a patient, active or not.
@@ -503,8 +504,8 @@ async fn write_sessions(
     Ok(())
 }
 
-/// The timeline rows: a plain insert (applying an event twice is a bug that must fail loudly,
-/// never be hidden by `ON CONFLICT`).
+/// The timeline rows, by binary `COPY`: a plain insert (applying an event twice is a bug that
+/// must fail loudly as a unique violation, never be hidden by `ON CONFLICT`).
 async fn write_rows(
     connection: &mut PgConnection,
     entries: &[Entry],
@@ -514,116 +515,44 @@ async fn write_rows(
         return Ok(());
     }
     let details: Vec<String> = entries.iter().map(|e| e.detail.to_string()).collect();
-    let n = rows.len();
-    let mut columns = RowColumns::with_capacity(n);
+    let mut copy = BinaryCopy::with_capacity(rows.len() * 400);
     for &(index, audience, viewer_id, basis) in rows {
         let entry = &entries[index];
-        columns.audience.push(audience.as_str());
-        columns.viewer_id.push(viewer_id);
-        columns.patient_id.push(entry.patient_id);
-        columns.position.push(entry.position);
-        columns.event_index.push(entry.event_index);
-        columns.item.push(entry.item.as_str());
-        columns.event_id.push(entry.event_id);
-        columns.family.push(entry.family);
-        columns.kind.push(entry.kind.as_str());
-        columns.scope.push(entry.scope.map(|scope| scope.as_str()));
-        columns.basis.push(basis.as_str());
-        columns.course_id.push(entry.course_id);
-        columns.actor_role.push(entry.actor_role);
-        columns.actor_id.push(entry.actor_id);
-        columns.related_party.push(entry.related_party);
-        columns.occurred_at.push(entry.occurred_at);
-        columns.recorded_at.push(entry.recorded_at);
-        columns.summary.push(entry.summary.as_str());
-        columns.detail.push(details[index].as_str());
+        copy.row(19);
+        copy.text(audience.as_str());
+        copy.uuid(viewer_id);
+        copy.uuid(entry.patient_id);
+        copy.int8(entry.position);
+        copy.int4(entry.event_index);
+        copy.text(&entry.item);
+        copy.uuid(entry.event_id);
+        copy.text(entry.family);
+        copy.text(&entry.kind);
+        copy.optional_text(entry.scope.map(|scope| scope.as_str()));
+        copy.text(basis.as_str());
+        copy.optional_uuid(entry.course_id);
+        copy.text(entry.actor_role);
+        copy.uuid(entry.actor_id);
+        copy.optional_uuid(entry.related_party);
+        copy.timestamptz(entry.occurred_at);
+        copy.timestamptz(entry.recorded_at);
+        copy.text(&entry.summary);
+        copy.jsonb(&details[index]);
     }
-    sqlx::query(
-        "INSERT INTO timeline_entries (audience, viewer_id, patient_id, position, event_index,
-             item, event_id, family, kind, scope, basis, course_id, actor_role, actor_id,
-             related_party, occurred_at, recorded_at, summary, detail)
-         SELECT audience, viewer_id, patient_id, position, event_index, item, event_id, family,
-             kind, scope, basis, course_id, actor_role, actor_id, related_party, occurred_at,
-             recorded_at, summary, detail::jsonb
-         FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::int8[], $5::int4[], $6::text[],
-             $7::uuid[], $8::text[], $9::text[], $10::text[], $11::text[], $12::uuid[],
-             $13::text[], $14::uuid[], $15::uuid[], $16::timestamptz[], $17::timestamptz[],
-             $18::text[], $19::text[])
-             AS r(audience, viewer_id, patient_id, position, event_index, item, event_id,
-                  family, kind, scope, basis, course_id, actor_role, actor_id, related_party,
-                  occurred_at, recorded_at, summary, detail)",
-    )
-    .bind(&columns.audience)
-    .bind(&columns.viewer_id)
-    .bind(&columns.patient_id)
-    .bind(&columns.position)
-    .bind(&columns.event_index)
-    .bind(&columns.item)
-    .bind(&columns.event_id)
-    .bind(&columns.family)
-    .bind(&columns.kind)
-    .bind(&columns.scope)
-    .bind(&columns.basis)
-    .bind(&columns.course_id)
-    .bind(&columns.actor_role)
-    .bind(&columns.actor_id)
-    .bind(&columns.related_party)
-    .bind(&columns.occurred_at)
-    .bind(&columns.recorded_at)
-    .bind(&columns.summary)
-    .bind(&columns.detail)
-    .execute(&mut *connection)
-    .await?;
-    tracing::trace!(rows = n, "wrote timeline rows");
+    let mut sink = connection
+        .copy_in_raw(
+            "COPY timeline_entries (audience, viewer_id, patient_id, position, event_index, item,
+                 event_id, family, kind, scope, basis, course_id, actor_role, actor_id,
+                 related_party, occurred_at, recorded_at, summary, detail)
+             FROM STDIN (FORMAT binary)",
+        )
+        .await?;
+    if let Err(error) = sink.send(copy.finish()).await {
+        // Leave the connection usable: end the COPY before reporting.
+        let _ = sink.abort("the batch's rows could not be sent").await;
+        return Err(error);
+    }
+    let written = sink.finish().await?;
+    tracing::trace!(rows = written, "wrote timeline rows");
     Ok(())
-}
-
-/// The timeline rows of a flush, column by column.
-#[derive(Default)]
-struct RowColumns<'a> {
-    audience: Vec<&'static str>,
-    viewer_id: Vec<Uuid>,
-    patient_id: Vec<Uuid>,
-    position: Vec<i64>,
-    event_index: Vec<i32>,
-    item: Vec<&'a str>,
-    event_id: Vec<Uuid>,
-    family: Vec<&'static str>,
-    kind: Vec<&'a str>,
-    scope: Vec<Option<&'static str>>,
-    basis: Vec<&'static str>,
-    course_id: Vec<Option<Uuid>>,
-    actor_role: Vec<&'static str>,
-    actor_id: Vec<Uuid>,
-    related_party: Vec<Option<Uuid>>,
-    occurred_at: Vec<OffsetDateTime>,
-    recorded_at: Vec<OffsetDateTime>,
-    summary: Vec<&'a str>,
-    detail: Vec<&'a str>,
-}
-
-impl RowColumns<'_> {
-    fn with_capacity(n: usize) -> Self {
-        RowColumns {
-            audience: Vec::with_capacity(n),
-            viewer_id: Vec::with_capacity(n),
-            patient_id: Vec::with_capacity(n),
-            position: Vec::with_capacity(n),
-            event_index: Vec::with_capacity(n),
-            item: Vec::with_capacity(n),
-            event_id: Vec::with_capacity(n),
-            family: Vec::with_capacity(n),
-            kind: Vec::with_capacity(n),
-            scope: Vec::with_capacity(n),
-            basis: Vec::with_capacity(n),
-            course_id: Vec::with_capacity(n),
-            actor_role: Vec::with_capacity(n),
-            actor_id: Vec::with_capacity(n),
-            related_party: Vec::with_capacity(n),
-            occurred_at: Vec::with_capacity(n),
-            recorded_at: Vec::with_capacity(n),
-            summary: Vec::with_capacity(n),
-            detail: Vec::with_capacity(n),
-        }
-    }
 }
