@@ -217,15 +217,18 @@ impl CareLog {
     /// Loads one aggregate's history in log order. Any commit that cannot be read makes the
     /// whole load fail: a decision must never be taken on a partial history.
     ///
-    /// Recently loaded aggregates are cached: one that has not moved costs one request (its
-    /// head), one that moved by a few commits a request per new commit.
+    /// Recently loaded (or appended) aggregates are cached: one that has not moved costs one
+    /// request (its head), one that moved by a few commits a request per new commit but the last.
     pub async fn load_aggregate(&self, key: AggregateKey) -> Result<AggregateHistory, ReadError> {
         let Some(last) = self.last_entry(key).await? else {
-            return Ok(AggregateHistory {
+            let history = AggregateHistory {
                 key,
                 head: AggregateHead::EMPTY,
                 commits: Vec::new(),
-            });
+            };
+            // Cached too, so that the first append to it extends the cache.
+            self.cache.put(&history);
+            return Ok(history);
         };
         if let Some(cached) = self.cache.get(key) {
             if cached.head.position() == last.position {
@@ -251,39 +254,71 @@ impl CareLog {
         Ok(history)
     }
 
-    /// Extends a cached history up to `last`, one "next message of the subject" request per
-    /// commit; `None` when more than [`MAX_CACHED_CATCH_UP`] commits are missing (reading the
-    /// aggregate whole is then cheaper).
+    /// The aggregate as this handle (or a clone) last loaded or appended it, without asking the
+    /// log; `None` if it is not cached. It may be behind the log: deciding on it is safe only
+    /// because an append names the head it was decided on, so a decision on a stale history is
+    /// refused as a conflict. Anything not guarded that way (a refusal, a read of another
+    /// aggregate) must use [`CareLog::load_aggregate`].
+    pub fn cached_aggregate(&self, key: AggregateKey) -> Option<AggregateHistory> {
+        self.cache.get(key)
+    }
+
+    /// Extends a cached history up to `last` by following the hash chain backwards: each
+    /// commit names the position of the one before it on its subject (`appended_after`, which
+    /// JetStream checked on append), read by position in one request each; when only `last` is
+    /// new (the usual case), no request at all. `None` when more than [`MAX_CACHED_CATCH_UP`]
+    /// commits are missing, or the chain does not lead back to the cached head (reading the
+    /// aggregate whole is then the answer).
+    ///
+    /// Reading by position, not "next message of the subject after the cached head": nats-server
+    /// (2.9) answers the latter by scanning every message of the stream after that position, so
+    /// with many patients interleaved its cost grows with the log (BENCHMARKS.md, "Commands").
     async fn catch_up(
         &self,
         mut history: AggregateHistory,
         last: RawEntry,
     ) -> Result<Option<AggregateHistory>, ReadError> {
-        let subject = history.key.subject();
-        for _ in 0..MAX_CACHED_CATCH_UP {
-            let from = history.head.position() + 1;
-            let entry = if from >= last.position {
-                last.clone()
-            } else {
-                let message = self
-                    .stream_handle()
-                    .get_first_raw_message_by_subject(&subject, from)
-                    .await
-                    .map_err(ReadError::transport("read the next commit of an aggregate"))?;
-                RawEntry {
-                    position: message.sequence,
-                    subject: message.subject.to_string(),
-                    payload: message.payload,
-                }
+        let mut newer = vec![last.decode()?];
+        loop {
+            let Some(oldest) = newer.last() else {
+                return Ok(None);
             };
-            let stored = entry.decode()?;
+            let previous = oldest.commit.appended_after();
+            if previous == history.head.position() {
+                if oldest.commit.previous_hash() != history.head.hash() {
+                    return Ok(None);
+                }
+                break;
+            }
+            if previous < history.head.position() || newer.len() >= MAX_CACHED_CATCH_UP {
+                return Ok(None);
+            }
+            let message = self
+                .stream_handle()
+                .get_raw_message(previous)
+                .await
+                .map_err(ReadError::transport(
+                    "read an earlier commit of an aggregate",
+                ))?;
+            let stored = RawEntry {
+                position: message.sequence,
+                subject: message.subject.to_string(),
+                payload: message.payload,
+            }
+            .decode()?;
+            if stored.key != history.key
+                || stored.position != previous
+                || stored.hash != oldest.commit.previous_hash()
+            {
+                return Ok(None);
+            }
+            newer.push(stored);
+        }
+        while let Some(stored) = newer.pop() {
             history.head = stored.head();
             history.commits.push(stored);
-            if history.head.position() >= last.position {
-                return Ok(Some(history));
-            }
         }
-        Ok(None)
+        Ok(Some(history))
     }
 
     /// The raw messages of one aggregate's subject, up to its last message at call time.
