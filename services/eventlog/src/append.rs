@@ -311,7 +311,7 @@ impl SentCommit<'_> {
                 position,
                 key,
                 hash: self.hash,
-                commit: self.commit.clone(),
+                commit: std::sync::Arc::new(self.commit.clone()),
             });
         Appended {
             position,

@@ -3,6 +3,7 @@
 //! carrying its position, never a panic and never silently skipped.
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
@@ -22,7 +23,9 @@ pub struct StoredCommit {
     pub key: AggregateKey,
     /// The commit's own hash (checked against its body when it was decoded).
     pub hash: CommitHash,
-    pub commit: Commit,
+    /// Shared: cached histories are handed out on every command, and a clone of a history
+    /// should not copy every event of it.
+    pub commit: Arc<Commit>,
 }
 
 impl StoredCommit {
@@ -152,7 +155,7 @@ impl RawEntry {
             position: self.position,
             key,
             hash,
-            commit,
+            commit: Arc::new(commit),
         })
     }
 }
