@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
-use async_nats::jetstream::stream::{LastRawMessageErrorKind, Stream as JetStream};
+use async_nats::jetstream::stream::{
+    DirectGetErrorKind, LastRawMessageErrorKind, Stream as JetStream,
+};
 use bytes::Bytes;
 use carelog_schemas::{Commit, CommitHash, DecodeError};
 use futures::{Stream, StreamExt};
@@ -183,25 +185,23 @@ impl CareLog {
     /// The last message of an aggregate's subject, asked of the stream leader. A transport
     /// failure is retried a bounded number of times (as appends are): on a cluster, the stream
     /// has no leader for a few seconds after a node goes down.
+    ///
+    /// On a single replica it is a direct get (`$JS.API.DIRECT.GET`): the only server holding
+    /// the stream answers it, with the raw message, so nats-server skips the JSON API layer and
+    /// the payload's base64 (about a fifth of its CPU per command: BENCHMARKS.md, "Commands").
+    /// With more replicas every replica answers direct gets, a follower possibly behind the
+    /// leader, so the head is asked of the leader through `$JS.API.STREAM.MSG.GET`.
     async fn last_entry(&self, key: AggregateKey) -> Result<Option<RawEntry>, ReadError> {
         let subject = key.subject();
         let mut attempt = 1;
         loop {
-            match self
-                .stream_handle()
-                .get_last_raw_message_by_subject(&subject)
-                .await
-            {
-                Ok(message) => {
-                    return Ok(Some(RawEntry {
-                        position: message.sequence,
-                        subject: message.subject.to_string(),
-                        payload: message.payload,
-                    }))
-                }
-                Err(error) if error.kind() == LastRawMessageErrorKind::NoMessageFound => {
-                    return Ok(None)
-                }
+            let answer = if self.config.replicas == 1 {
+                self.direct_last_entry(&subject).await
+            } else {
+                self.leader_last_entry(&subject).await
+            };
+            match answer {
+                Ok(entry) => return Ok(entry),
                 Err(error) if attempt < self.config.append_attempts => {
                     tracing::warn!(subject = %subject, attempt, %error, "could not read an aggregate's head; asking again");
                     tokio::time::sleep(crate::append::retry_backoff(attempt)).await;
@@ -210,10 +210,46 @@ impl CareLog {
                 Err(error) => {
                     return Err(ReadError::Transport {
                         action: "read the last commit of an aggregate",
-                        reason: error.to_string(),
+                        reason: error,
                     })
                 }
             }
+        }
+    }
+
+    async fn leader_last_entry(&self, subject: &str) -> Result<Option<RawEntry>, String> {
+        match self
+            .stream_handle()
+            .get_last_raw_message_by_subject(subject)
+            .await
+        {
+            Ok(message) => Ok(Some(RawEntry {
+                position: message.sequence,
+                subject: message.subject.to_string(),
+                payload: message.payload,
+            })),
+            Err(error) if error.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(None),
+            Err(error) => Err(error.to_string()),
+        }
+    }
+
+    async fn direct_last_entry(&self, subject: &str) -> Result<Option<RawEntry>, String> {
+        // A direct get waits for the connection's request timeout, not the JetStream
+        // context's: bound it like every other request of this crate.
+        let answer = tokio::time::timeout(
+            self.config.ack_timeout,
+            self.stream_handle().direct_get_last_for_subject(subject),
+        )
+        .await
+        .map_err(|_| format!("no answer within {:?}", self.config.ack_timeout))?;
+        match answer {
+            Ok(message) => Ok(Some(RawEntry {
+                position: message.sequence,
+                subject: message.subject.to_string(),
+                payload: message.payload,
+            })),
+            Err(error) if error.kind() == DirectGetErrorKind::NotFound => Ok(None),
+            Err(error) => Err(error.to_string()),
         }
     }
 
