@@ -98,7 +98,7 @@ pub(crate) async fn run(
     // Warm-up of the measured command, unmeasured.
     send_all(
         &client,
-        moods(&patients, 0, 200),
+        observations(&patients, 0, 200, MOOD),
         args.command_concurrency.min(8),
     )
     .await?;
@@ -107,20 +107,29 @@ pub(crate) async fn run(
     let mut throughputs = Vec::new();
     let mut cpu = CpuTime::default();
     let mut measured = 0;
+    let mut symptom_throughputs = Vec::new();
+    let mut symptom_cpu = CpuTime::default();
     let mut next = 200;
     for _ in 0..args.command_repeats.max(1) {
         // Bodies are the workload, built before the clock starts (as raw payloads are).
-        let requests = moods(&patients, next, args.command_sequential);
+        let requests = observations(&patients, next, args.command_sequential, MOOD);
         next += args.command_sequential;
         let (_, histogram) = send_all(&client, requests, 1).await?;
         latencies.add(histogram)?;
-        let requests = moods(&patients, next, args.command_throughput);
+        let requests = observations(&patients, next, args.command_throughput, MOOD);
         next += args.command_throughput;
         let before = CpuTime::now(server.pid());
         let (elapsed, _) = send_all(&client, requests, args.command_concurrency).await?;
         cpu = cpu.plus(CpuTime::now(server.pid()).minus(before));
         measured += args.command_throughput;
         throughputs.push(per_second(args.command_throughput, elapsed));
+        // The same with a red-flag symptom, whose decision reads the dose family too.
+        let requests = observations(&patients, next, args.command_throughput, SYMPTOM);
+        next += args.command_throughput;
+        let before = CpuTime::now(server.pid());
+        let (elapsed, _) = send_all(&client, requests, args.command_concurrency).await?;
+        symptom_cpu = symptom_cpu.plus(CpuTime::now(server.pid()).minus(before));
+        symptom_throughputs.push(per_second(args.command_throughput, elapsed));
     }
     // Each command loads its aggregate through an ephemeral consumer; how many the server
     // still keeps says what every append and consumer creation is checked against.
@@ -164,20 +173,14 @@ pub(crate) async fn run(
         "    carelog: {MEASURED_SUBJECT} {{\"mood\": 6}} by the patient, reply received; \
          raw: pipelined JetStream publishes of (b)"
     );
-    let per_command = |nanos: u64| nanos as f64 / 1000.0 / measured.max(1) as f64;
-    let total = cpu.services + cpu.load_generator + cpu.nats_server;
-    println!(
-        "    CPU per command at concurrency {}: services {:.0} µs, load generator {:.0} µs, \
-         nats-server {:.0} µs; in all {:.0} µs, so at most {:.0} commands/s on {} cores",
-        args.command_concurrency,
-        per_command(cpu.services),
-        per_command(cpu.load_generator),
-        per_command(cpu.nats_server),
-        per_command(total),
-        1e6 * std::thread::available_parallelism().map_or(2, |n| n.get()) as f64
-            / per_command(total).max(f64::MIN_POSITIVE),
-        std::thread::available_parallelism().map_or(2, |n| n.get()),
+    print_cpu(cpu, measured, args.command_concurrency);
+    report(
+        "(d) same, a red-flag symptom (reads doses)",
+        median(&mut symptom_throughputs),
+        raw_pipelined,
+        THROUGHPUT_TARGET,
     );
+    print_cpu(symptom_cpu, measured, args.command_concurrency);
     println!("    consumers alive on the care stream right after the last command: {consumers}");
     Ok(())
 }
@@ -240,13 +243,42 @@ async fn send_all(
     Ok((started.elapsed(), latencies))
 }
 
-/// `count` mood observations, round-robin over the patients starting at `first`.
-fn moods(patients: &[Uuid], first: usize, count: usize) -> Vec<(&'static str, Bytes)> {
+/// Prints the CPU time per command that `cpu` adds up over `commands` commands.
+fn print_cpu(cpu: CpuTime, commands: usize, concurrency: usize) {
+    let per_command = |nanos: u64| nanos as f64 / 1000.0 / commands.max(1) as f64;
+    let total = per_command(cpu.services + cpu.load_generator + cpu.nats_server);
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    println!(
+        "    CPU per command at concurrency {concurrency}: services {:.0} µs, load generator \
+         {:.0} µs, nats-server {:.0} µs; in all {total:.0} µs, so at most {:.0} commands/s on \
+         {cores} cores",
+        per_command(cpu.services),
+        per_command(cpu.load_generator),
+        per_command(cpu.nats_server),
+        1e6 * cores as f64 / total.max(f64::MIN_POSITIVE),
+    );
+}
+
+/// The measured observation: a mood, which the service decides on the patient's observations
+/// alone.
+const MOOD: &str = r#"{"mood":6}"#;
+/// A red-flag symptom: the service reads the patient's doses too (flagged within 72 h of a
+/// dose; the benchmark's patients have none yet, so it is not flagged).
+const SYMPTOM: &str = r#"{"symptom":{"symptom":"severe_headache","detail":null}}"#;
+
+/// `count` observations of `value` by the patient, round-robin over the patients starting at
+/// `first`.
+fn observations(
+    patients: &[Uuid],
+    first: usize,
+    count: usize,
+    value: &str,
+) -> Vec<(&'static str, Bytes)> {
     (first..first + count)
         .map(|index| {
             let patient = patients[index % patients.len()];
             let body = format!(
-                r#"{{"command_id":"{}","patient_id":"{patient}","actor":{{"role":"patient","party_id":"{patient}"}},"data":{{"observation_id":"{}","value":{{"mood":6}}}}}}"#,
+                r#"{{"command_id":"{}","patient_id":"{patient}","actor":{{"role":"patient","party_id":"{patient}"}},"data":{{"observation_id":"{}","value":{value}}}}}"#,
                 Uuid::new_v4(),
                 Uuid::new_v4(),
             );
