@@ -137,14 +137,22 @@ async fn run_on_this_thread(args: BenchArgs) -> Result<()> {
     let raw_pipelined = if args.only == Some(Part::Commands) {
         bench.raw_pipelined(&args).await?; // warm-up, unmeasured
         let mut raw_pipelined = Vec::new();
+        let before = commands::CpuTime::now(server.pid());
         for _ in 0..args.repeats {
             raw_pipelined.push(bench.raw_pipelined(&args).await?);
         }
+        let cpu = commands::CpuTime::now(server.pid()).minus(before);
+        let publishes = (args.repeats * args.patients * args.rounds).max(1) as f64;
         let raw_pipelined = median(&mut raw_pipelined);
         println!(
             "{:<44} {:>14} {raw_pipelined:>14.0}",
             format!("(b) raw pipelined only, {} patients", args.patients),
             ""
+        );
+        println!(
+            "    CPU per raw publish: client {:.1} µs, nats-server {:.1} µs",
+            cpu.load_generator as f64 / 1000.0 / publishes,
+            cpu.nats_server as f64 / 1000.0 / publishes,
         );
         raw_pipelined
     } else {
@@ -455,32 +463,41 @@ pub(crate) struct Background {
 impl Background {
     /// Runs `run(stopped)` on `worker_threads` workers (the runtime's default when `None`);
     /// `stopped` completes when the background part is asked to stop or is dropped.
-    pub(crate) fn spawn<F, Fut>(what: &'static str, worker_threads: Option<usize>, run: F) -> Self
+    pub(crate) fn spawn<F, Fut>(
+        what: &'static str,
+        worker_threads: Option<usize>,
+        run: F,
+    ) -> Result<Self>
     where
         F: FnOnce(futures::future::BoxFuture<'static, ()>) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = Result<()>>,
     {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || -> Result<()> {
-            let mut builder = tokio::runtime::Builder::new_multi_thread();
-            if let Some(threads) = worker_threads {
-                builder.worker_threads(threads);
-            }
-            let runtime = builder
-                .enable_all()
-                .build()
-                .with_context(|| format!("build the runtime of the {what}"))?;
-            // An error means the sender is gone: stop too.
-            let stopped = Box::pin(async move {
-                let _ = stopped.await;
+        let spawned = std::thread::Builder::new()
+            .name(what.to_owned())
+            .spawn(move || {
+                let mut builder = tokio::runtime::Builder::new_multi_thread();
+                if let Some(threads) = worker_threads {
+                    builder.worker_threads(threads);
+                }
+                // Named after the part, so its CPU time can be told apart (`/proc/self/task`).
+                builder.thread_name(what);
+                let runtime = builder
+                    .enable_all()
+                    .build()
+                    .with_context(|| format!("build the runtime of the {what}"))?;
+                // An error means the sender is gone: stop too.
+                let stopped = Box::pin(async move {
+                    let _ = stopped.await;
+                });
+                runtime.block_on(run(stopped))
             });
-            runtime.block_on(run(stopped))
-        });
-        Background {
+        let thread = spawned.with_context(|| format!("start the thread of the {what}"))?;
+        Ok(Background {
             what,
             stop: Some(stop),
             thread: Some(thread),
-        }
+        })
     }
 
     /// Asks the background part to stop (it finishes what it received) and waits for it.

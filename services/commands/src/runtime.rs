@@ -303,73 +303,29 @@ async fn decide_and_append<S: Service>(
     request: &Request<S::Command>,
 ) -> Result<Outcome, CommandError> {
     let key = AggregateKey::new(request.meta.patient_id, S::FAMILY);
-    let attempts = options.conflict_attempts.max(1);
-    for attempt in 1..=attempts {
-        let history = load(log, key).await?;
-        if let Some(stored) = find_command(&history, request.meta.command_id) {
-            return Ok(replay(stored, request.actor()));
+    // First on the aggregate as this process last saw it (usually up to date: its own appends
+    // keep it so), without reading the head: the append names the head it was decided on, so a
+    // stale history can only end in a conflict, never in a wrong append. What the append does
+    // not guard (a refusal) is decided again on a fresh load.
+    if let Some(cached) = log.cached_aggregate(key) {
+        match attempt(service, log, request, key, &cached, Freshness::Cached).await? {
+            Attempt::Done(outcome) => return Ok(outcome),
+            Attempt::Again => {
+                tracing::debug!("the cached aggregate was behind; deciding on a fresh load");
+            }
         }
-        let context = Context { log, own: &history };
-        let events = service.decide(&context, request).await?;
-        let draft = CommitDraft {
-            commit_id: commit_id_for(request.meta.command_id, key),
-            command_id: request.meta.command_id,
-            correlation_id: request.meta.correlation_id,
-            patient_id: request.meta.patient_id,
-            family: S::FAMILY,
-            actor: request.actor(),
-            events: events
-                .into_iter()
-                .map(|event| EventRecord {
-                    event_id: EventId::now_v7(),
-                    occurred_at: event.occurred_at,
-                    payload: event.payload,
-                })
-                .collect(),
-        };
-        match log.append(draft, history.head).await {
-            Ok(AppendOutcome::Appended(appended)) => {
-                tracing::info!(position = appended.position, attempt, "command appended");
-                return Ok(Outcome::Accepted {
-                    command_id: request.meta.command_id,
-                    position: appended.position,
-                    events: appended.commit.recorded_events(appended.position),
-                    replayed: false,
-                });
-            }
-            Ok(AppendOutcome::Duplicate { position }) => {
-                // Another delivery of this command landed first (the same commit id): answer
-                // with what it appended.
-                let history = load(log, key).await?;
-                return match find_command(&history, request.meta.command_id) {
-                    Some(stored) => Ok(replay(stored, request.actor())),
-                    None => {
-                        tracing::error!(position, "commit id taken by another command");
-                        Err(CommandError::rule(
-                            ErrorCode::Conflict,
-                            "command_id_unique",
-                            "this command id collides with an earlier commit; choose a new command id",
-                        )
-                        .at("command_id"))
-                    }
-                };
-            }
-            Err(AppendError::Conflict { .. }) => {
-                tracing::debug!(attempt, "aggregate moved while deciding; deciding again");
-                tokio::time::sleep(conflict_backoff(attempt)).await;
-            }
-            Err(error @ AppendError::Shape(_)) => {
-                tracing::error!(%error, "a service produced a malformed commit");
-                return Err(CommandError::invalid(
-                    "commit_shape",
-                    "the command would produce a malformed commit",
-                ));
-            }
-            Err(error) => {
-                tracing::error!(%error, "append failed");
-                return Err(CommandError::unavailable(
-                    "the care log did not acknowledge the command; send the same command again",
-                ));
+    }
+    let attempts = options.conflict_attempts.max(1);
+    for number in 1..=attempts {
+        let history = load(log, key).await?;
+        match attempt(service, log, request, key, &history, Freshness::Loaded).await? {
+            Attempt::Done(outcome) => return Ok(outcome),
+            Attempt::Again => {
+                tracing::debug!(
+                    attempt = number,
+                    "aggregate moved while deciding; deciding again"
+                );
+                tokio::time::sleep(conflict_backoff(number)).await;
             }
         }
     }
@@ -383,6 +339,103 @@ async fn decide_and_append<S: Service>(
             S::FAMILY
         ),
     ))
+}
+
+/// Where the own aggregate of an attempt came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Freshness {
+    /// From this process's cache, without asking the log: possibly behind.
+    Cached,
+    /// Loaded for this attempt (head read from the stream leader).
+    Loaded,
+}
+
+/// How one attempt ended.
+enum Attempt {
+    Done(Outcome),
+    /// The aggregate moved (or, on a cached history, the decision was a refusal): decide again
+    /// on a fresh load.
+    Again,
+}
+
+/// Decides on `history` and appends at its head.
+async fn attempt<S: Service>(
+    service: &S,
+    log: &CareLog,
+    request: &Request<S::Command>,
+    key: AggregateKey,
+    history: &AggregateHistory,
+    freshness: Freshness,
+) -> Result<Attempt, CommandError> {
+    // The log is immutable: a command id found in any prefix of the history is really there.
+    if let Some(stored) = find_command(history, request.meta.command_id) {
+        return Ok(Attempt::Done(replay(stored, request.actor())));
+    }
+    let context = Context { log, own: history };
+    let events = match service.decide(&context, request).await {
+        Ok(events) => events,
+        // A refusal is not checked by any append: only a fresh history may refuse.
+        Err(_) if freshness == Freshness::Cached => return Ok(Attempt::Again),
+        Err(error) => return Err(error),
+    };
+    let draft = CommitDraft {
+        commit_id: commit_id_for(request.meta.command_id, key),
+        command_id: request.meta.command_id,
+        correlation_id: request.meta.correlation_id,
+        patient_id: request.meta.patient_id,
+        family: S::FAMILY,
+        actor: request.actor(),
+        events: events
+            .into_iter()
+            .map(|event| EventRecord {
+                event_id: EventId::now_v7(),
+                occurred_at: event.occurred_at,
+                payload: event.payload,
+            })
+            .collect(),
+    };
+    match log.append(draft, history.head).await {
+        Ok(AppendOutcome::Appended(appended)) => {
+            tracing::info!(position = appended.position, ?freshness, "command appended");
+            Ok(Attempt::Done(Outcome::Accepted {
+                command_id: request.meta.command_id,
+                position: appended.position,
+                events: appended.commit.recorded_events(appended.position),
+                replayed: false,
+            }))
+        }
+        Ok(AppendOutcome::Duplicate { position }) => {
+            // Another delivery of this command landed first (the same commit id): answer
+            // with what it appended.
+            let history = load(log, key).await?;
+            match find_command(&history, request.meta.command_id) {
+                Some(stored) => Ok(Attempt::Done(replay(stored, request.actor()))),
+                None => {
+                    tracing::error!(position, "commit id taken by another command");
+                    Err(CommandError::rule(
+                        ErrorCode::Conflict,
+                        "command_id_unique",
+                        "this command id collides with an earlier commit; choose a new command id",
+                    )
+                    .at("command_id"))
+                }
+            }
+        }
+        Err(AppendError::Conflict { .. }) => Ok(Attempt::Again),
+        Err(error @ AppendError::Shape(_)) => {
+            tracing::error!(%error, "a service produced a malformed commit");
+            Err(CommandError::invalid(
+                "commit_shape",
+                "the command would produce a malformed commit",
+            ))
+        }
+        Err(error) => {
+            tracing::error!(%error, "append failed");
+            Err(CommandError::unavailable(
+                "the care log did not acknowledge the command; send the same command again",
+            ))
+        }
+    }
 }
 
 /// A short, growing, randomised pause, so racing writers do not meet again at once.

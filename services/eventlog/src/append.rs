@@ -14,6 +14,7 @@ use carelog_schemas::{Commit, CommitDraft, CommitHash, CommitShapeError, Timesta
 use futures::stream::{FuturesOrdered, StreamExt};
 use futures::TryFutureExt;
 
+use crate::read::StoredCommit;
 use crate::subject::AggregateKey;
 use crate::{AggregateHead, CareLog};
 
@@ -266,11 +267,7 @@ impl SentCommit<'_> {
                 }
                 Ok(ack) => {
                     tracing::debug!(subject = %self.subject, position = ack.sequence, "commit appended");
-                    return Ok(AppendOutcome::Appended(Appended {
-                        position: ack.sequence,
-                        hash: self.hash,
-                        commit: self.commit,
-                    }));
+                    return Ok(AppendOutcome::Appended(self.appended(ack.sequence)));
                 }
                 Err(AckFailure::Publish(error)) => match error.kind() {
                     PublishErrorKind::WrongLastSequence => {
@@ -303,16 +300,34 @@ impl SentCommit<'_> {
         }
     }
 
+    /// The commit, stored at `position`. A cached history of its aggregate that ends where the
+    /// commit was appended after is extended with it, so this process's next command on the
+    /// aggregate needs no read to know its state.
+    fn appended(self, position: u64) -> Appended {
+        let key = AggregateKey::new(self.commit.patient_id(), self.commit.family());
+        self.log
+            .cache
+            .extend(key, self.expected_position, || StoredCommit {
+                position,
+                key,
+                hash: self.hash,
+                commit: std::sync::Arc::new(self.commit.clone()),
+            });
+        Appended {
+            position,
+            hash: self.hash,
+            commit: self.commit,
+        }
+    }
+
     /// A resent commit was answered as a duplicate of the one at `position`: it is ours if
     /// the stored bytes are the bytes we sent (a commit is sealed once, so a lost ack and a
     /// resend leave identical bytes); otherwise another writer used the same commit id first.
     async fn outcome_of_resend(self, position: u64) -> AppendOutcome {
         match self.log.stream.get_raw_message(position).await {
-            Ok(stored) if stored.payload == self.payload => AppendOutcome::Appended(Appended {
-                position,
-                hash: self.hash,
-                commit: self.commit,
-            }),
+            Ok(stored) if stored.payload == self.payload => {
+                AppendOutcome::Appended(self.appended(position))
+            }
             Ok(_) => AppendOutcome::Duplicate { position },
             Err(error) => {
                 // Cannot tell; "duplicate" is the safe answer: the caller reloads the aggregate.

@@ -1,12 +1,12 @@
-//! Recently loaded aggregates, kept so that loading an aggregate that has not moved costs one
-//! request (its head), and one that moved by a few commits costs a request per new commit.
-//! The log is immutable, so a cached prefix never goes stale; the head check keeps it fresh,
-//! and the expected position on append is what guards correctness anyway.
+//! Recently loaded or appended aggregates, kept so that loading an aggregate that has not moved
+//! costs one request (its head), and one that moved by a few commits costs a request per new
+//! commit. The log is immutable, so a cached prefix never goes stale; the head check keeps it
+//! fresh, and the expected position on append is what guards correctness anyway.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use crate::read::AggregateHistory;
+use crate::read::{AggregateHistory, StoredCommit};
 use crate::subject::AggregateKey;
 
 /// At most this many aggregates are kept; past it the cache starts over (simple, and bounded).
@@ -38,6 +38,27 @@ impl AggregateCache {
                 histories.clear();
             }
             histories.insert(history.key, history.clone());
+        }
+    }
+
+    /// Extends a cached aggregate with a commit this process just appended, if the cache holds
+    /// it at exactly the head the commit was appended after (JetStream checked that this was the
+    /// aggregate's last position, so the extended history is the whole history). `commit` is
+    /// only called then.
+    pub(crate) fn extend(
+        &self,
+        key: AggregateKey,
+        appended_after: u64,
+        commit: impl FnOnce() -> StoredCommit,
+    ) {
+        if let Ok(mut histories) = self.histories.lock() {
+            if let Some(history) = histories.get_mut(&key) {
+                if history.head.position() == appended_after {
+                    let stored = commit();
+                    history.head = stored.head();
+                    history.commits.push(stored);
+                }
+            }
         }
     }
 }

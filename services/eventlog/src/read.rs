@@ -3,10 +3,13 @@
 //! carrying its position, never a panic and never silently skipped.
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
-use async_nats::jetstream::stream::{LastRawMessageErrorKind, Stream as JetStream};
+use async_nats::jetstream::stream::{
+    DirectGetErrorKind, LastRawMessageErrorKind, Stream as JetStream,
+};
 use bytes::Bytes;
 use carelog_schemas::{Commit, CommitHash, DecodeError};
 use futures::{Stream, StreamExt};
@@ -22,7 +25,9 @@ pub struct StoredCommit {
     pub key: AggregateKey,
     /// The commit's own hash (checked against its body when it was decoded).
     pub hash: CommitHash,
-    pub commit: Commit,
+    /// Shared: cached histories are handed out on every command, and a clone of a history
+    /// should not copy every event of it.
+    pub commit: Arc<Commit>,
 }
 
 impl StoredCommit {
@@ -152,7 +157,7 @@ impl RawEntry {
             position: self.position,
             key,
             hash,
-            commit,
+            commit: Arc::new(commit),
         })
     }
 }
@@ -180,25 +185,23 @@ impl CareLog {
     /// The last message of an aggregate's subject, asked of the stream leader. A transport
     /// failure is retried a bounded number of times (as appends are): on a cluster, the stream
     /// has no leader for a few seconds after a node goes down.
+    ///
+    /// On a single replica it is a direct get (`$JS.API.DIRECT.GET`): the only server holding
+    /// the stream answers it, with the raw message, so nats-server skips the JSON API layer and
+    /// the payload's base64 (about a fifth of its CPU per command: BENCHMARKS.md, "Commands").
+    /// With more replicas every replica answers direct gets, a follower possibly behind the
+    /// leader, so the head is asked of the leader through `$JS.API.STREAM.MSG.GET`.
     async fn last_entry(&self, key: AggregateKey) -> Result<Option<RawEntry>, ReadError> {
         let subject = key.subject();
         let mut attempt = 1;
         loop {
-            match self
-                .stream_handle()
-                .get_last_raw_message_by_subject(&subject)
-                .await
-            {
-                Ok(message) => {
-                    return Ok(Some(RawEntry {
-                        position: message.sequence,
-                        subject: message.subject.to_string(),
-                        payload: message.payload,
-                    }))
-                }
-                Err(error) if error.kind() == LastRawMessageErrorKind::NoMessageFound => {
-                    return Ok(None)
-                }
+            let answer = if self.config.replicas == 1 {
+                self.direct_last_entry(&subject).await
+            } else {
+                self.leader_last_entry(&subject).await
+            };
+            match answer {
+                Ok(entry) => return Ok(entry),
                 Err(error) if attempt < self.config.append_attempts => {
                     tracing::warn!(subject = %subject, attempt, %error, "could not read an aggregate's head; asking again");
                     tokio::time::sleep(crate::append::retry_backoff(attempt)).await;
@@ -207,25 +210,64 @@ impl CareLog {
                 Err(error) => {
                     return Err(ReadError::Transport {
                         action: "read the last commit of an aggregate",
-                        reason: error.to_string(),
+                        reason: error,
                     })
                 }
             }
         }
     }
 
+    async fn leader_last_entry(&self, subject: &str) -> Result<Option<RawEntry>, String> {
+        match self
+            .stream_handle()
+            .get_last_raw_message_by_subject(subject)
+            .await
+        {
+            Ok(message) => Ok(Some(RawEntry {
+                position: message.sequence,
+                subject: message.subject.to_string(),
+                payload: message.payload,
+            })),
+            Err(error) if error.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(None),
+            Err(error) => Err(error.to_string()),
+        }
+    }
+
+    async fn direct_last_entry(&self, subject: &str) -> Result<Option<RawEntry>, String> {
+        // A direct get waits for the connection's request timeout, not the JetStream
+        // context's: bound it like every other request of this crate.
+        let answer = tokio::time::timeout(
+            self.config.ack_timeout,
+            self.stream_handle().direct_get_last_for_subject(subject),
+        )
+        .await
+        .map_err(|_| format!("no answer within {:?}", self.config.ack_timeout))?;
+        match answer {
+            Ok(message) => Ok(Some(RawEntry {
+                position: message.sequence,
+                subject: message.subject.to_string(),
+                payload: message.payload,
+            })),
+            Err(error) if error.kind() == DirectGetErrorKind::NotFound => Ok(None),
+            Err(error) => Err(error.to_string()),
+        }
+    }
+
     /// Loads one aggregate's history in log order. Any commit that cannot be read makes the
     /// whole load fail: a decision must never be taken on a partial history.
     ///
-    /// Recently loaded aggregates are cached: one that has not moved costs one request (its
-    /// head), one that moved by a few commits a request per new commit.
+    /// Recently loaded (or appended) aggregates are cached: one that has not moved costs one
+    /// request (its head), one that moved by a few commits a request per new commit but the last.
     pub async fn load_aggregate(&self, key: AggregateKey) -> Result<AggregateHistory, ReadError> {
         let Some(last) = self.last_entry(key).await? else {
-            return Ok(AggregateHistory {
+            let history = AggregateHistory {
                 key,
                 head: AggregateHead::EMPTY,
                 commits: Vec::new(),
-            });
+            };
+            // Cached too, so that the first append to it extends the cache.
+            self.cache.put(&history);
+            return Ok(history);
         };
         if let Some(cached) = self.cache.get(key) {
             if cached.head.position() == last.position {
@@ -251,39 +293,71 @@ impl CareLog {
         Ok(history)
     }
 
-    /// Extends a cached history up to `last`, one "next message of the subject" request per
-    /// commit; `None` when more than [`MAX_CACHED_CATCH_UP`] commits are missing (reading the
-    /// aggregate whole is then cheaper).
+    /// The aggregate as this handle (or a clone) last loaded or appended it, without asking the
+    /// log; `None` if it is not cached. It may be behind the log: deciding on it is safe only
+    /// because an append names the head it was decided on, so a decision on a stale history is
+    /// refused as a conflict. Anything not guarded that way (a refusal, a read of another
+    /// aggregate) must use [`CareLog::load_aggregate`].
+    pub fn cached_aggregate(&self, key: AggregateKey) -> Option<AggregateHistory> {
+        self.cache.get(key)
+    }
+
+    /// Extends a cached history up to `last` by following the hash chain backwards: each
+    /// commit names the position of the one before it on its subject (`appended_after`, which
+    /// JetStream checked on append), read by position in one request each; when only `last` is
+    /// new (the usual case), no request at all. `None` when more than [`MAX_CACHED_CATCH_UP`]
+    /// commits are missing, or the chain does not lead back to the cached head (reading the
+    /// aggregate whole is then the answer).
+    ///
+    /// Reading by position, not "next message of the subject after the cached head": nats-server
+    /// (2.9) answers the latter by scanning every message of the stream after that position, so
+    /// with many patients interleaved its cost grows with the log (BENCHMARKS.md, "Commands").
     async fn catch_up(
         &self,
         mut history: AggregateHistory,
         last: RawEntry,
     ) -> Result<Option<AggregateHistory>, ReadError> {
-        let subject = history.key.subject();
-        for _ in 0..MAX_CACHED_CATCH_UP {
-            let from = history.head.position() + 1;
-            let entry = if from >= last.position {
-                last.clone()
-            } else {
-                let message = self
-                    .stream_handle()
-                    .get_first_raw_message_by_subject(&subject, from)
-                    .await
-                    .map_err(ReadError::transport("read the next commit of an aggregate"))?;
-                RawEntry {
-                    position: message.sequence,
-                    subject: message.subject.to_string(),
-                    payload: message.payload,
-                }
+        let mut newer = vec![last.decode()?];
+        loop {
+            let Some(oldest) = newer.last() else {
+                return Ok(None);
             };
-            let stored = entry.decode()?;
+            let previous = oldest.commit.appended_after();
+            if previous == history.head.position() {
+                if oldest.commit.previous_hash() != history.head.hash() {
+                    return Ok(None);
+                }
+                break;
+            }
+            if previous < history.head.position() || newer.len() >= MAX_CACHED_CATCH_UP {
+                return Ok(None);
+            }
+            let message = self
+                .stream_handle()
+                .get_raw_message(previous)
+                .await
+                .map_err(ReadError::transport(
+                    "read an earlier commit of an aggregate",
+                ))?;
+            let stored = RawEntry {
+                position: message.sequence,
+                subject: message.subject.to_string(),
+                payload: message.payload,
+            }
+            .decode()?;
+            if stored.key != history.key
+                || stored.position != previous
+                || stored.hash != oldest.commit.previous_hash()
+            {
+                return Ok(None);
+            }
+            newer.push(stored);
+        }
+        while let Some(stored) = newer.pop() {
             history.head = stored.head();
             history.commits.push(stored);
-            if history.head.position() >= last.position {
-                return Ok(Some(history));
-            }
         }
-        Ok(None)
+        Ok(Some(history))
     }
 
     /// The raw messages of one aggregate's subject, up to its last message at call time.

@@ -63,7 +63,7 @@ async fn appends_chain_and_load_in_order() -> Result<()> {
     assert_eq!(positions, vec![first.position, second.position]);
     assert_eq!(history.head, second.head());
     assert_eq!(log.head(key).await?, second.head());
-    assert_eq!(history.commits[1].commit, second.commit);
+    assert_eq!(*history.commits[1].commit, second.commit);
     Ok(())
 }
 
@@ -427,19 +427,31 @@ async fn a_resend_after_a_lost_ack_is_reported_as_appended_and_stored_once() -> 
 async fn a_loaded_aggregate_catches_up_with_later_commits_and_still_refuses_garbage() -> Result<()>
 {
     let (server, log) = start().await?;
+    // Another writer with a cache of its own (as another service instance would be), so the
+    // reader's cache does not learn of its appends.
+    let writer = CareLog::connect(server.client().await?, CareLogConfig::default()).await?;
     let patient = PatientId::new_random();
     let key = AggregateKey::new(patient, Family::Dose);
-    let first = appended(log.append(draft_for(patient), AggregateHead::EMPTY).await)?;
+    let first = appended(
+        writer
+            .append(draft_for(patient), AggregateHead::EMPTY)
+            .await,
+    )?;
     assert_eq!(log.load_aggregate(key).await?.commits.len(), 1);
 
     // Moves on by two commits, with another aggregate's commits in between: the next load
     // (caught up from the cached one) has all three, in order.
-    let second = appended(log.append(draft_for(patient), first.head()).await)?;
+    let second = appended(writer.append(draft_for(patient), first.head()).await)?;
     appended(
-        log.append(draft_for(PatientId::new_random()), AggregateHead::EMPTY)
+        writer
+            .append(draft_for(PatientId::new_random()), AggregateHead::EMPTY)
             .await,
     )?;
-    let third = appended(log.append(draft_for(patient), second.head()).await)?;
+    let third = appended(writer.append(draft_for(patient), second.head()).await)?;
+    assert_eq!(
+        log.cached_aggregate(key).map(|h| h.head),
+        Some(first.head())
+    );
     let history = log.load_aggregate(key).await?;
     let positions: Vec<u64> = history.commits.iter().map(|c| c.position).collect();
     assert_eq!(
@@ -449,6 +461,15 @@ async fn a_loaded_aggregate_catches_up_with_later_commits_and_still_refuses_garb
     assert_eq!(history.head, third.head());
     // A second loader (a clone shares the cache) sees the same.
     assert_eq!(log.clone().load_aggregate(key).await?.head, third.head());
+
+    // Far behind (more commits than a catch-up follows): read whole, still complete.
+    let mut head = third.head();
+    for _ in 0..20 {
+        head = appended(writer.append(draft_for(patient), head).await)?.head();
+    }
+    let history = log.load_aggregate(key).await?;
+    assert_eq!(history.commits.len(), 23);
+    assert_eq!(history.head, head);
 
     // Garbage after a cached load is still refused, with its position.
     let jetstream = async_nats::jetstream::new(server.client().await?);
@@ -462,5 +483,39 @@ async fn a_loaded_aggregate_catches_up_with_later_commits_and_still_refuses_garb
         .await
         .expect_err("garbage must not load");
     assert_eq!(error.position(), Some(garbage_position));
+    Ok(())
+}
+
+#[tokio::test]
+async fn own_appends_extend_the_cached_aggregate() -> Result<()> {
+    let (_server, log) = start().await?;
+    let patient = PatientId::new_random();
+    let key = AggregateKey::new(patient, Family::Dose);
+    assert!(log.cached_aggregate(key).is_none());
+    // An empty aggregate, once loaded, is cached as empty.
+    assert_eq!(log.load_aggregate(key).await?.head, AggregateHead::EMPTY);
+    let first = appended(log.append(draft_for(patient), AggregateHead::EMPTY).await)?;
+    let second = appended(log.clone().append(draft_for(patient), first.head()).await)?;
+    let cached = log
+        .cached_aggregate(key)
+        .context("the appended aggregate is cached")?;
+    let positions: Vec<u64> = cached.commits.iter().map(|c| c.position).collect();
+    assert_eq!(positions, vec![first.position, second.position]);
+    assert_eq!(cached.head, second.head());
+
+    // An append after a head the cache does not hold leaves the cache alone (the cached
+    // history would have a hole): here, one that conflicts.
+    let stale = log.append(draft_for(patient), first.head()).await;
+    assert!(matches!(stale, Err(AppendError::Conflict { .. })));
+    assert_eq!(
+        log.cached_aggregate(key).map(|h| h.head),
+        Some(second.head())
+    );
+    // Never loaded, never cached: appends to it do not fill the cache.
+    let other = PatientId::new_random();
+    appended(log.append(draft_for(other), AggregateHead::EMPTY).await)?;
+    assert!(log
+        .cached_aggregate(AggregateKey::new(other, Family::Dose))
+        .is_none());
     Ok(())
 }

@@ -190,6 +190,11 @@ impl NatsServer {
         self.port
     }
 
+    /// The server's process id while it runs (benchmarks read its CPU time from `/proc`).
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().map(Child::id)
+    }
+
     /// `nats://<user>:<password>@127.0.0.1:<port>`: the URL a process configured through
     /// `NATS_URL` would get to log in as `user`.
     pub fn url_as(&self, user: NatsUser) -> String {

@@ -51,21 +51,21 @@ const THROUGHPUT_TARGET: f64 = 0.4;
 const MEASURED_SUBJECT: &str = "care.cmd.observation.record";
 const START_COURSE_SUBJECT: &str = "care.cmd.dose.start_course";
 
+/// The name of the services' threads (what Linux keeps of it: 15 bytes), by which their CPU
+/// time is told apart from the load generator's.
+const SERVICES: &str = "command services";
+
 /// Starts the four command services on a runtime of their own (connected from it, so the
 /// connection's own tasks run there too).
-fn start_services(url: String, threads: usize) -> super::Background {
-    super::Background::spawn(
-        "command services",
-        Some(threads),
-        move |stopped| async move {
-            let client = async_nats::connect(url)
-                .await
-                .context("connect the services")?;
-            let log = CareLog::connect(client.clone(), CareLogConfig::default()).await?;
-            carelog_commandhost::serve_all(client, log, RuntimeOptions::default(), stopped).await?;
-            Ok(())
-        },
-    )
+fn start_services(url: String, threads: usize) -> Result<super::Background> {
+    super::Background::spawn(SERVICES, Some(threads), move |stopped| async move {
+        let client = async_nats::connect(url)
+            .await
+            .context("connect the services")?;
+        let log = CareLog::connect(client.clone(), CareLogConfig::default()).await?;
+        carelog_commandhost::serve_all(client, log, RuntimeOptions::default(), stopped).await?;
+        Ok(())
+    })
 }
 
 /// Runs the commands part and prints its rows; `raw_pipelined` is the raw pipelined publish
@@ -78,7 +78,7 @@ pub(crate) async fn run(
     let threads = args
         .service_threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-    let services = start_services(server.url(), threads);
+    let services = start_services(server.url(), threads)?;
     let client = server.client().await?;
     wait_until_serving(&client).await?;
     let care_log = CareLog::connect(client.clone(), CareLogConfig::default()).await?;
@@ -98,24 +98,38 @@ pub(crate) async fn run(
     // Warm-up of the measured command, unmeasured.
     send_all(
         &client,
-        moods(&patients, 0, 200),
+        observations(&patients, 0, 200, MOOD),
         args.command_concurrency.min(8),
     )
     .await?;
 
     let mut latencies = Histogram::<u64>::new(3)?;
     let mut throughputs = Vec::new();
+    let mut cpu = CpuTime::default();
+    let mut measured = 0;
+    let mut symptom_throughputs = Vec::new();
+    let mut symptom_cpu = CpuTime::default();
     let mut next = 200;
     for _ in 0..args.command_repeats.max(1) {
         // Bodies are the workload, built before the clock starts (as raw payloads are).
-        let requests = moods(&patients, next, args.command_sequential);
+        let requests = observations(&patients, next, args.command_sequential, MOOD);
         next += args.command_sequential;
         let (_, histogram) = send_all(&client, requests, 1).await?;
         latencies.add(histogram)?;
-        let requests = moods(&patients, next, args.command_throughput);
+        let requests = observations(&patients, next, args.command_throughput, MOOD);
         next += args.command_throughput;
+        let before = CpuTime::now(server.pid());
         let (elapsed, _) = send_all(&client, requests, args.command_concurrency).await?;
+        cpu = cpu.plus(CpuTime::now(server.pid()).minus(before));
+        measured += args.command_throughput;
         throughputs.push(per_second(args.command_throughput, elapsed));
+        // The same with a red-flag symptom, whose decision reads the dose family too.
+        let requests = observations(&patients, next, args.command_throughput, SYMPTOM);
+        next += args.command_throughput;
+        let before = CpuTime::now(server.pid());
+        let (elapsed, _) = send_all(&client, requests, args.command_concurrency).await?;
+        symptom_cpu = symptom_cpu.plus(CpuTime::now(server.pid()).minus(before));
+        symptom_throughputs.push(per_second(args.command_throughput, elapsed));
     }
     // Each command loads its aggregate through an ephemeral consumer; how many the server
     // still keeps says what every append and consumer creation is checked against.
@@ -159,6 +173,14 @@ pub(crate) async fn run(
         "    carelog: {MEASURED_SUBJECT} {{\"mood\": 6}} by the patient, reply received; \
          raw: pipelined JetStream publishes of (b)"
     );
+    print_cpu(cpu, measured, args.command_concurrency);
+    report(
+        "(d) same, a red-flag symptom (reads doses)",
+        median(&mut symptom_throughputs),
+        raw_pipelined,
+        THROUGHPUT_TARGET,
+    );
+    print_cpu(symptom_cpu, measured, args.command_concurrency);
     println!("    consumers alive on the care stream right after the last command: {consumers}");
     Ok(())
 }
@@ -221,13 +243,42 @@ async fn send_all(
     Ok((started.elapsed(), latencies))
 }
 
-/// `count` mood observations, round-robin over the patients starting at `first`.
-fn moods(patients: &[Uuid], first: usize, count: usize) -> Vec<(&'static str, Bytes)> {
+/// Prints the CPU time per command that `cpu` adds up over `commands` commands.
+fn print_cpu(cpu: CpuTime, commands: usize, concurrency: usize) {
+    let per_command = |nanos: u64| nanos as f64 / 1000.0 / commands.max(1) as f64;
+    let total = per_command(cpu.services + cpu.load_generator + cpu.nats_server);
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    println!(
+        "    CPU per command at concurrency {concurrency}: services {:.0} µs, load generator \
+         {:.0} µs, nats-server {:.0} µs; in all {total:.0} µs, so at most {:.0} commands/s on \
+         {cores} cores",
+        per_command(cpu.services),
+        per_command(cpu.load_generator),
+        per_command(cpu.nats_server),
+        1e6 * cores as f64 / total.max(f64::MIN_POSITIVE),
+    );
+}
+
+/// The measured observation: a mood, which the service decides on the patient's observations
+/// alone.
+const MOOD: &str = r#"{"mood":6}"#;
+/// A red-flag symptom: the service reads the patient's doses too (flagged within 72 h of a
+/// dose; the benchmark's patients have none yet, so it is not flagged).
+const SYMPTOM: &str = r#"{"symptom":{"symptom":"severe_headache","detail":null}}"#;
+
+/// `count` observations of `value` by the patient, round-robin over the patients starting at
+/// `first`.
+fn observations(
+    patients: &[Uuid],
+    first: usize,
+    count: usize,
+    value: &str,
+) -> Vec<(&'static str, Bytes)> {
     (first..first + count)
         .map(|index| {
             let patient = patients[index % patients.len()];
             let body = format!(
-                r#"{{"command_id":"{}","patient_id":"{patient}","actor":{{"role":"patient","party_id":"{patient}"}},"data":{{"observation_id":"{}","value":{{"mood":6}}}}}}"#,
+                r#"{{"command_id":"{}","patient_id":"{patient}","actor":{{"role":"patient","party_id":"{patient}"}},"data":{{"observation_id":"{}","value":{value}}}}}"#,
                 Uuid::new_v4(),
                 Uuid::new_v4(),
             );
@@ -243,4 +294,67 @@ fn start_course(patient: Uuid, clinic: Uuid) -> Bytes {
         Uuid::new_v4(),
         Uuid::new_v4(),
     ))
+}
+
+/// CPU time (ns, from `/proc/<pid>/task/*/schedstat`) of the services' threads, of the rest of
+/// this process (the load generator and its connection), and of nats-server. Zero where `/proc`
+/// cannot be read: the figure is then missing, not wrong.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct CpuTime {
+    pub(super) services: u64,
+    pub(super) load_generator: u64,
+    pub(super) nats_server: u64,
+}
+
+impl CpuTime {
+    pub(super) fn now(nats_server: Option<u32>) -> CpuTime {
+        let services_name = &SERVICES.as_bytes()[..SERVICES.len().min(15)];
+        let mut time = CpuTime::default();
+        for (name, nanos) in thread_cpu_nanos("self") {
+            if name.as_bytes() == services_name {
+                time.services += nanos;
+            } else {
+                time.load_generator += nanos;
+            }
+        }
+        if let Some(pid) = nats_server {
+            time.nats_server = thread_cpu_nanos(&pid.to_string())
+                .into_iter()
+                .map(|(_, nanos)| nanos)
+                .sum();
+        }
+        time
+    }
+
+    pub(super) fn minus(self, earlier: CpuTime) -> CpuTime {
+        CpuTime {
+            services: self.services.saturating_sub(earlier.services),
+            load_generator: self.load_generator.saturating_sub(earlier.load_generator),
+            nats_server: self.nats_server.saturating_sub(earlier.nats_server),
+        }
+    }
+
+    fn plus(self, other: CpuTime) -> CpuTime {
+        CpuTime {
+            services: self.services + other.services,
+            load_generator: self.load_generator + other.load_generator,
+            nats_server: self.nats_server + other.nats_server,
+        }
+    }
+}
+
+/// Each thread of a process (`self` or a pid): its name and the CPU time it has used (ns).
+fn thread_cpu_nanos(process: &str) -> Vec<(String, u64)> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{process}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .filter_map(|task| {
+            let path = task.ok()?.path();
+            let name = std::fs::read_to_string(path.join("comm")).ok()?;
+            let schedstat = std::fs::read_to_string(path.join("schedstat")).ok()?;
+            let nanos = schedstat.split_whitespace().next()?.parse().ok()?;
+            Some((name.trim_end().to_owned(), nanos))
+        })
+        .collect()
 }

@@ -423,7 +423,7 @@ async fn raw_baseline(care_log: &CareLog, database_url: &str, until: u64) -> Res
 }
 
 /// Starts the live projector on a runtime of its own.
-fn start_projector(nats_url: String, database_url: String) -> super::Background {
+fn start_projector(nats_url: String, database_url: String) -> Result<super::Background> {
     super::Background::spawn("live projector", None, move |stopped| async move {
         let client = async_nats::connect(nats_url)
             .await
@@ -447,7 +447,7 @@ async fn live_lag(
     patients: &mut [Patient],
     args: &ProjectionBenchArgs,
 ) -> Result<hdrhistogram::Histogram<u64>> {
-    let projector = start_projector(server.url(), database_url.to_owned());
+    let projector = start_projector(server.url(), database_url.to_owned())?;
     let pool = carelog_projections::database::connect(database_url, LIVE_SCHEMA, 1).await?;
     // Caught up with the rebuilt read models first.
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -2,8 +2,10 @@
 //! on the result, and the aggregate's chain stays whole.
 
 use anyhow::{ensure, Result};
-use carelog_eventlog::AggregateKey;
+use carelog_commands::{execute, Outcome, RuntimeOptions};
+use carelog_eventlog::{AggregateKey, CareLog, CareLogConfig};
 use carelog_schemas::Family;
+use carelog_target::TargetService;
 use futures::future::join_all;
 use serde_json::json;
 
@@ -147,4 +149,80 @@ async fn two_instances_racing_on_one_patient_stay_consistent() -> Result<()> {
         );
     }
     harness.stop().await
+}
+
+/// Two instances whose caches disagree with the log, driven one command at a time: a decision
+/// on a stale cached aggregate never stands on its own. A refusal it reaches is decided again
+/// on fresh state; an acceptance it reaches is refused by the append and decided again.
+#[tokio::test]
+async fn a_stale_cached_aggregate_never_decides_alone() -> Result<()> {
+    let server = carelog_testkit::NatsServer::start().await?;
+    let connect = || async {
+        let client = server.client().await?;
+        let log = CareLog::connect(client, CareLogConfig::default()).await?;
+        anyhow::Ok(log)
+    };
+    // Two instances of the target service, each with its own cache.
+    let (first, second) = (connect().await?, connect().await?);
+    let cast = Cast::new();
+    let send = |log: &CareLog, name: &'static str, data: serde_json::Value| {
+        let payload = serde_json::to_vec(&cast.command(&cast.patient, data));
+        let log = log.clone();
+        async move {
+            let payload = payload?;
+            anyhow::Ok(
+                execute(
+                    &TargetService,
+                    &log,
+                    RuntimeOptions::default(),
+                    name,
+                    &payload,
+                )
+                .await,
+            )
+        }
+    };
+    let thought = |target_id: &str| {
+        json!({ "target_id": target_id, "category": "cognitive", "menu_item": null,
+                "description": "reframe", "plan": "once a day" })
+    };
+    let accepted = |outcome: &Outcome| {
+        matches!(
+            outcome,
+            Outcome::Accepted {
+                replayed: false,
+                ..
+            }
+        )
+    };
+    let refused_with = |outcome: &Outcome, rule: &str| matches!(outcome, Outcome::Rejected { error, .. } if error.rule == Some(rule));
+
+    let one = new_id();
+    ensure!(accepted(&send(&first, "set", thought(&one)).await?));
+    // The second instance retires it; the first's cache still shows it active.
+    let retired = send(
+        &second,
+        "retire",
+        json!({ "target_id": one, "reason": "replaced" }),
+    );
+    ensure!(accepted(&retired.await?));
+    // On its cache the first would refuse ("too many goals"): decided again on fresh state,
+    // it is accepted.
+    let outcome = send(&first, "set", thought(&new_id())).await?;
+    ensure!(accepted(&outcome), "{}", outcome.to_json());
+    // On its cache the second would accept a second thought exercise: the append is refused
+    // (the aggregate moved), and on fresh state so is the command.
+    let outcome = send(&second, "set", thought(&new_id())).await?;
+    ensure!(
+        refused_with(&outcome, "too_many_goals"),
+        "{}",
+        outcome.to_json()
+    );
+
+    let key = AggregateKey::new(cast.patient_id(), Family::Target);
+    let history = first.load_aggregate(key).await?;
+    ensure!(history.commits.len() == 3, "set, retire, set");
+    let report = first.verify_aggregate(key).await?;
+    ensure!(report.first_break.is_none(), "{:?}", report.first_break);
+    Ok(())
 }

@@ -14,6 +14,7 @@ use carelog_commands::{parse_data, CommandError, Context, NewEvent, Request};
 use carelog_schemas::observation::EntryCorrected;
 use carelog_schemas::values::Scope;
 use carelog_schemas::{EventPayload, ObservationEvent, ObservationId, Role};
+use tokio::sync::OnceCell;
 
 pub use record::Record;
 pub use score::Score;
@@ -76,7 +77,11 @@ pub(crate) async fn decide(
         request.name,
     )?;
     require_patient_self(actor, context.patient_id())?;
-    let doses = context.doses().await?;
+    // The dose family is read when a rule needs it, at most once: a clinic must hold an active
+    // course, and a red-flag symptom is flagged by how long after a dose it occurred. A mood,
+    // a rating, a note or a score by the patient or a therapist does not depend on it, and
+    // reading it would cost a round trip to the log.
+    let doses = OnceCell::new();
     match actor.role {
         Role::Therapist => {
             let consents = context.consents().await?;
@@ -87,11 +92,16 @@ pub(crate) async fn decide(
                 request.received_at,
             )?;
         }
-        Role::Clinic => require_clinic_with_active_course(actor, &doses)?,
+        Role::Clinic => require_clinic_with_active_course(
+            actor,
+            doses.get_or_try_init(|| context.doses()).await?,
+        )?,
         _ => {}
     }
     match &request.command {
-        ObservationCommand::Record(command) => record::decide(context, &doses, request, command),
+        ObservationCommand::Record(command) => {
+            record::decide(context, &doses, request, command).await
+        }
         ObservationCommand::Score(command) => score::decide(request, command),
         ObservationCommand::Correct(command) => correct::decide(context, request, command),
     }

@@ -8,6 +8,7 @@ use carelog_schemas::observation::{ObservationEvent, ObservationRecorded};
 use carelog_schemas::values::{Flag, Flags, ObservationValue, Symptom};
 use carelog_schemas::ObservationId;
 use serde::Deserialize;
+use tokio::sync::OnceCell;
 
 use super::{observation_exists, ObservationCommand};
 
@@ -32,9 +33,11 @@ fn is_red_flag(symptom: Symptom) -> bool {
     )
 }
 
-pub(super) fn decide(
+/// `doses` is the patient's dose family if it was read already; it is read here only for a
+/// red-flag symptom.
+pub(super) async fn decide(
     context: &Context<'_>,
-    doses: &DoseState,
+    doses: &OnceCell<DoseState>,
     request: &Request<ObservationCommand>,
     command: &Record,
 ) -> Result<Vec<NewEvent>, CommandError> {
@@ -51,14 +54,17 @@ pub(super) fn decide(
     let occurred_at = request.occurred_at();
     let mut flags = Flags::none();
     if let ObservationValue::Symptom(report) = &command.value {
-        let after_a_dose = doses
-            .last_administration_before(occurred_at)
-            .is_some_and(|given| {
-                occurred_at.unix_micros() - given.administered_at.unix_micros()
-                    <= RED_FLAG_WINDOW_MICROS
-            });
-        if is_red_flag(report.symptom) && after_a_dose {
-            flags.insert(Flag::RedFlagSymptomWithin72h);
+        if is_red_flag(report.symptom) {
+            let doses = doses.get_or_try_init(|| context.doses()).await?;
+            let after_a_dose = doses
+                .last_administration_before(occurred_at)
+                .is_some_and(|given| {
+                    occurred_at.unix_micros() - given.administered_at.unix_micros()
+                        <= RED_FLAG_WINDOW_MICROS
+                });
+            if after_a_dose {
+                flags.insert(Flag::RedFlagSymptomWithin72h);
+            }
         }
     }
     Ok(vec![NewEvent::new(
