@@ -2,19 +2,16 @@
 //! batch's state (`state.rs`): the course registry, the four role timelines, derived items,
 //! consents and corrections, always in the same order so a replay writes the same rows.
 
-use std::collections::BTreeSet;
-
 use carelog_eventlog::StoredCommit;
 use carelog_schemas::{EventPayload, RecordedEvent};
 use sqlx::PgConnection;
-use uuid::Uuid;
 
 use crate::consents::{self, ActiveConsents};
 use crate::courses;
 use crate::derived::derived_items;
 use crate::describe::{describe, ScopeRule};
 use crate::entry::{Entry, Reach, EVENT_ITEM};
-use crate::state::BatchState;
+use crate::state::{BatchState, Wanted};
 use crate::timelines::{self, EventContext};
 use crate::ProjectionError;
 
@@ -41,18 +38,20 @@ pub(crate) async fn apply_commit(
     Ok(())
 }
 
-/// The patients a commit touches and the (patient, dose) pairs its events name: what a batch
-/// loads before applying it.
-pub(crate) fn wants(
-    stored: &StoredCommit,
-    patients: &mut BTreeSet<Uuid>,
-    doses: &mut BTreeSet<(Uuid, Uuid)>,
-) {
+/// Adds what applying `stored` needs loaded: its patient, the doses its events name, and
+/// whether it grants a consent.
+pub(crate) fn wants(stored: &StoredCommit, wanted: &mut Wanted) {
     let patient_id = *stored.key.patient_id.as_uuid();
-    patients.insert(patient_id);
+    wanted.patients.insert(patient_id);
     for record in stored.commit.events() {
         if let Some(dose_id) = dose_named(&record.payload) {
-            doses.insert((patient_id, *dose_id.as_uuid()));
+            wanted.doses.insert((patient_id, *dose_id.as_uuid()));
+        }
+        if matches!(
+            record.payload,
+            EventPayload::Consent(carelog_schemas::ConsentEvent::ConsentGranted(_))
+        ) {
+            wanted.granting.insert(patient_id);
         }
     }
 }

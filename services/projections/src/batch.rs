@@ -7,12 +7,10 @@
 use bytes::Bytes;
 use carelog_eventlog::{CareLog, ReadError, StoredCommit};
 use futures::StreamExt;
-use std::collections::BTreeSet;
-
 use sqlx::{Acquire as _, PgConnection, PgPool, Postgres, Transaction};
 
 use crate::apply::{apply_commit, wants};
-use crate::state::BatchState;
+use crate::state::{BatchState, Wanted};
 use crate::{checkpoint, dead_letter, ProjectionError};
 
 /// A message of the care log on its way into the read models.
@@ -240,14 +238,13 @@ async fn apply_all(
     outcome: &mut BatchOutcome,
     prepared: &[Prepared],
 ) -> Result<(), ProjectionError> {
-    let mut patients = BTreeSet::new();
-    let mut doses = BTreeSet::new();
+    let mut wanted = Wanted::default();
     for item in prepared {
         if let Prepared::Commit { stored, .. } = item {
-            wants(stored, &mut patients, &mut doses);
+            wants(stored, &mut wanted);
         }
     }
-    let mut state = BatchState::load(connection, &patients, &doses)
+    let mut state = BatchState::load(connection, &wanted)
         .await
         .map_err(ProjectionError::database("load the batch's state"))?;
     for item in prepared {
@@ -344,10 +341,9 @@ async fn apply_one(
         .await
         .map_err(ProjectionError::database("open a savepoint for one commit"))?;
     let applied = async {
-        let mut patients = BTreeSet::new();
-        let mut doses = BTreeSet::new();
-        wants(&stored, &mut patients, &mut doses);
-        let mut state = BatchState::load(&mut savepoint, &patients, &doses)
+        let mut wanted = Wanted::default();
+        wants(&stored, &mut wanted);
+        let mut state = BatchState::load(&mut savepoint, &wanted)
             .await
             .map_err(ProjectionError::database("load a commit's state"))?;
         apply_commit(&mut savepoint, &mut state, &stored).await?;

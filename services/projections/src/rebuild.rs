@@ -212,13 +212,7 @@ impl Rebuilt {
         let (sender, mut batches) = tokio::sync::mpsc::channel::<Vec<Incoming>>(2);
         let reader = AbortOnDrop(tokio::spawn(read_ahead(reads, batch_size, sender)));
         while let Some(incoming) = batches.recv().await {
-            self.pending_events = incoming
-                .iter()
-                .map(|item| match item {
-                    Incoming::Read(Ok(stored)) => stored.commit.events().len() as u64,
-                    _ => 0,
-                })
-                .sum();
+            self.pending_events = events_in(&incoming);
             let mut transaction = pool
                 .begin()
                 .await
@@ -240,23 +234,10 @@ impl Rebuilt {
         care_log: &CareLog,
         until: u64,
     ) -> Result<Vec<Incoming>, ProjectionError> {
-        let mut reads = care_log.read_range(self.checkpoint + 1, until).await?;
-        Ok(self.take(&mut reads, usize::MAX).await)
-    }
-
-    /// Up to `limit` reads from `reads`, counting their events for the progress report.
-    async fn take(&mut self, reads: &mut CommitStream, limit: usize) -> Vec<Incoming> {
-        let mut incoming = Vec::new();
-        while incoming.len() < limit {
-            let Some(read) = reads.next().await else {
-                break;
-            };
-            if let Ok(stored) = &read {
-                self.pending_events += stored.commit.events().len() as u64;
-            }
-            incoming.push(Incoming::Read(read));
-        }
-        incoming
+        let reads = care_log.read_range(self.checkpoint + 1, until).await?;
+        let incoming: Vec<Incoming> = reads.map(Incoming::Read).collect().await;
+        self.pending_events = events_in(&incoming);
+        Ok(incoming)
     }
 
     fn record(
@@ -274,6 +255,17 @@ impl Rebuilt {
             events: self.events,
         });
     }
+}
+
+/// The events of the commits read (for the progress report).
+fn events_in(incoming: &[Incoming]) -> u64 {
+    incoming
+        .iter()
+        .map(|item| match item {
+            Incoming::Read(Ok(stored)) => stored.commit.events().len() as u64,
+            _ => 0,
+        })
+        .sum()
 }
 
 /// Cuts `reads` into batches of `batch_size` and hands them on until the reads end or the

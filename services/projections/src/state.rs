@@ -75,7 +75,9 @@ pub(crate) struct PatientState {
     /// In the order they started.
     pub(crate) courses: Vec<CourseRecord>,
     pub(crate) sessions: Vec<SessionRecord>,
-    /// Whether the patient has any entry yet (written, or pending in this batch).
+    /// Whether the patient has any entry yet (written, or pending in this batch). Loaded only
+    /// for the patients the batch grants a consent to, the only ones it is read for (a grant
+    /// to a patient without history has nothing to backfill).
     pub(crate) has_history: bool,
 }
 
@@ -118,6 +120,16 @@ impl Pending {
     }
 }
 
+/// What a batch must load before it is applied.
+#[derive(Debug, Default)]
+pub(crate) struct Wanted {
+    pub(crate) patients: BTreeSet<Uuid>,
+    /// (patient, dose) pairs the batch's events name.
+    pub(crate) doses: BTreeSet<(Uuid, Uuid)>,
+    /// Patients the batch grants a consent to.
+    pub(crate) granting: BTreeSet<Uuid>,
+}
+
 /// The state of one batch: see the module's documentation.
 #[derive(Debug, Default)]
 pub(crate) struct BatchState {
@@ -128,16 +140,18 @@ pub(crate) struct BatchState {
 }
 
 impl BatchState {
-    /// Loads the state of `patients` and the courses of `doses` ((patient, dose) pairs).
+    /// Loads what `wanted` names.
     pub(crate) async fn load(
         connection: &mut PgConnection,
-        patients: &BTreeSet<Uuid>,
-        doses: &BTreeSet<(Uuid, Uuid)>,
+        wanted: &Wanted,
     ) -> Result<BatchState, sqlx::Error> {
         let mut state = BatchState::default();
-        state.load_patients(connection, patients).await?;
-        if !doses.is_empty() {
-            let (dose_patients, dose_ids): (Vec<Uuid>, Vec<Uuid>) = doses.iter().copied().unzip();
+        state
+            .load_patients(connection, &wanted.patients, &wanted.granting)
+            .await?;
+        if !wanted.doses.is_empty() {
+            let (dose_patients, dose_ids): (Vec<Uuid>, Vec<Uuid>) =
+                wanted.doses.iter().copied().unzip();
             let rows: Vec<(Uuid, Uuid, Uuid)> = sqlx::query_as(
                 "SELECT d.patient_id, d.dose_id, d.course_id
                  FROM unnest($1::uuid[], $2::uuid[]) AS wanted(patient_id, dose_id)
@@ -154,10 +168,13 @@ impl BatchState {
         Ok(state)
     }
 
+    /// Loads the consents, courses and sessions of `patients`, and whether each of `history_of`
+    /// has any entry yet.
     async fn load_patients(
         &mut self,
         connection: &mut PgConnection,
         patients: &BTreeSet<Uuid>,
+        history_of: &BTreeSet<Uuid>,
     ) -> Result<(), sqlx::Error> {
         if patients.is_empty() {
             return Ok(());
@@ -223,13 +240,17 @@ impl BatchState {
                 cancelled,
             });
         }
+        if history_of.is_empty() {
+            return Ok(());
+        }
+        let history_ids: Vec<Uuid> = history_of.iter().copied().collect();
         // One index probe per patient (the timeline's key leads with the patient).
         let with_history: Vec<(Uuid,)> = sqlx::query_as(
             "SELECT p FROM unnest($1::uuid[]) AS p
              WHERE EXISTS (SELECT 1 FROM timeline_entries t
                  WHERE t.patient_id = p AND t.audience = 'auditor' AND t.viewer_id = $2)",
         )
-        .bind(&ids)
+        .bind(&history_ids)
         .bind(AUDITOR_VIEWER)
         .fetch_all(&mut *connection)
         .await?;
@@ -247,8 +268,8 @@ impl BatchState {
         patient_id: Uuid,
     ) -> Result<(), sqlx::Error> {
         self.flush(connection).await?;
-        self.load_patients(connection, &BTreeSet::from([patient_id]))
-            .await
+        let patient = BTreeSet::from([patient_id]);
+        self.load_patients(connection, &patient, &patient).await
     }
 
     /// The patient's state (empty for a patient the batch did not load: a new one).
