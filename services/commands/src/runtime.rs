@@ -97,8 +97,9 @@ pub trait Service: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<NewEvent>, CommandError>> + Send;
 }
 
-/// What a service can read while deciding: its own aggregate as loaded for this attempt, and
-/// the patient's other families.
+/// What a service can read while deciding: its own aggregate as this attempt sees it (the
+/// cached history on a first attempt, possibly behind: the append guards it), and the
+/// patient's other families (read fresh).
 #[derive(Debug)]
 pub struct Context<'a> {
     log: &'a CareLog,
@@ -106,7 +107,7 @@ pub struct Context<'a> {
 }
 
 impl<'a> Context<'a> {
-    /// The aggregate the command appends to, as loaded for this attempt.
+    /// The aggregate the command appends to, as this attempt sees it (cached or loaded).
     pub fn own(&self) -> &'a AggregateHistory {
         self.own
     }
@@ -311,7 +312,9 @@ async fn decide_and_append<S: Service>(
         match attempt(service, log, request, key, &cached, Freshness::Cached).await? {
             Attempt::Done(outcome) => return Ok(outcome),
             Attempt::Again => {
-                tracing::debug!("the cached aggregate was behind; deciding on a fresh load");
+                tracing::debug!(
+                    "the cached aggregate was behind, or refused the command; deciding on a fresh load"
+                );
             }
         }
     }

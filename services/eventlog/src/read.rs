@@ -129,6 +129,17 @@ pub(crate) struct RawEntry {
     pub(crate) payload: Bytes,
 }
 
+impl From<async_nats::jetstream::message::StreamMessage> for RawEntry {
+    /// A message read by position or as a subject's last (a stream get, direct or not).
+    fn from(message: async_nats::jetstream::message::StreamMessage) -> RawEntry {
+        RawEntry {
+            position: message.sequence,
+            subject: message.subject.to_string(),
+            payload: message.payload,
+        }
+    }
+}
+
 pub(crate) type RawStream = Pin<Box<dyn Stream<Item = Result<RawEntry, ReadError>> + Send>>;
 
 impl RawEntry {
@@ -223,11 +234,7 @@ impl CareLog {
             .get_last_raw_message_by_subject(subject)
             .await
         {
-            Ok(message) => Ok(Some(RawEntry {
-                position: message.sequence,
-                subject: message.subject.to_string(),
-                payload: message.payload,
-            })),
+            Ok(message) => Ok(Some(message.into())),
             Err(error) if error.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(None),
             Err(error) => Err(error.to_string()),
         }
@@ -243,11 +250,7 @@ impl CareLog {
         .await
         .map_err(|_| format!("no answer within {:?}", self.config.ack_timeout))?;
         match answer {
-            Ok(message) => Ok(Some(RawEntry {
-                position: message.sequence,
-                subject: message.subject.to_string(),
-                payload: message.payload,
-            })),
+            Ok(message) => Ok(Some(message.into())),
             Err(error) if error.kind() == DirectGetErrorKind::NotFound => Ok(None),
             Err(error) => Err(error.to_string()),
         }
@@ -317,41 +320,35 @@ impl CareLog {
         mut history: AggregateHistory,
         last: RawEntry,
     ) -> Result<Option<AggregateHistory>, ReadError> {
-        let mut newer = vec![last.decode()?];
-        loop {
-            let Some(oldest) = newer.last() else {
-                return Ok(None);
-            };
-            let previous = oldest.commit.appended_after();
-            if previous == history.head.position() {
-                if oldest.commit.previous_hash() != history.head.hash() {
-                    return Ok(None);
-                }
-                break;
-            }
+        let last = last.decode()?;
+        // The link the oldest commit read so far names: the position and hash before it.
+        let (mut previous, mut previous_hash) =
+            (last.commit.appended_after(), last.commit.previous_hash());
+        let mut newer = vec![last];
+        while previous != history.head.position() {
             if previous < history.head.position() || newer.len() >= MAX_CACHED_CATCH_UP {
                 return Ok(None);
             }
-            let message = self
-                .stream_handle()
-                .get_raw_message(previous)
-                .await
-                .map_err(ReadError::transport(
-                    "read an earlier commit of an aggregate",
-                ))?;
-            let stored = RawEntry {
-                position: message.sequence,
-                subject: message.subject.to_string(),
-                payload: message.payload,
-            }
+            let stored = RawEntry::from(
+                self.stream_handle()
+                    .get_raw_message(previous)
+                    .await
+                    .map_err(ReadError::transport(
+                        "read an earlier commit of an aggregate",
+                    ))?,
+            )
             .decode()?;
-            if stored.key != history.key
-                || stored.position != previous
-                || stored.hash != oldest.commit.previous_hash()
-            {
+            if stored.key != history.key || stored.hash != previous_hash {
                 return Ok(None);
             }
+            (previous, previous_hash) = (
+                stored.commit.appended_after(),
+                stored.commit.previous_hash(),
+            );
             newer.push(stored);
+        }
+        if previous_hash != history.head.hash() {
+            return Ok(None);
         }
         while let Some(stored) = newer.pop() {
             history.head = stored.head();
