@@ -147,7 +147,8 @@ async fn apply_event(
     Ok(())
 }
 
-/// Hands an entry to every reader who may see it.
+/// Stores an entry and hands it to every clinic and therapist who may see it (the patient and
+/// the auditor read the entries themselves).
 fn give(state: &mut BatchState, context: &EventContext, entry: Entry) {
     let readers = timelines::readers(&entry, context);
     let index = state.add_entry(entry);
@@ -156,15 +157,14 @@ fn give(state: &mut BatchState, context: &EventContext, entry: Entry) {
     }
 }
 
-/// The scope of an earlier event of the same patient, from the auditor's history.
+/// The scope of an earlier event of the same patient, from its entry.
 async fn scope_of(
     connection: &mut PgConnection,
     patient_id: uuid::Uuid,
     event_id: carelog_schemas::EventId,
 ) -> Result<Option<carelog_schemas::values::Scope>, sqlx::Error> {
     let scope: Option<(Option<String>,)> = sqlx::query_as(
-        "SELECT scope FROM timeline_entries
-         WHERE patient_id = $2 AND audience = 'auditor' AND event_id = $1 AND item = 'event'",
+        "SELECT scope FROM entries WHERE patient_id = $2 AND event_id = $1 AND item = 'event'",
     )
     .bind(event_id.as_uuid())
     .bind(patient_id)
@@ -178,7 +178,7 @@ async fn scope_of(
     }))
 }
 
-/// Marks every reader's entries of a corrected event (the event stays, as the log keeps it),
+/// Marks the entries of a corrected event, for every reader (the event stays, as the log keeps it),
 /// and what the correction changes in the state tables: a corrected session no longer keeps
 /// a window suggestion away, a corrected dose no longer counts as its course's first. The
 /// patient's state is loaded again afterwards.
@@ -202,15 +202,13 @@ async fn mark_correction(
         .await
         .map_err(ProjectionError::applying)?;
     let corrected = *correction.corrects.as_uuid();
-    sqlx::query(
-        "UPDATE timeline_entries SET correction = $3 WHERE patient_id = $2 AND event_id = $1",
-    )
-    .bind(corrected)
-    .bind(patient_id)
-    .bind(correction.kind.as_str())
-    .execute(&mut *connection)
-    .await
-    .map_err(ProjectionError::applying)?;
+    sqlx::query("UPDATE entries SET correction = $3 WHERE patient_id = $2 AND event_id = $1")
+        .bind(corrected)
+        .bind(patient_id)
+        .bind(correction.kind.as_str())
+        .execute(&mut *connection)
+        .await
+        .map_err(ProjectionError::applying)?;
     sqlx::query("UPDATE sessions SET corrected = true WHERE patient_id = $2 AND event_id = $1")
         .bind(corrected)
         .bind(patient_id)
@@ -219,9 +217,9 @@ async fn mark_correction(
         .map_err(ProjectionError::applying)?;
     sqlx::query(
         "UPDATE courses c SET first_administered_at = (
-             SELECT min((t.detail->>'administered_at')::timestamptz) FROM timeline_entries t
-             WHERE t.patient_id = c.patient_id AND t.audience = 'auditor'
-               AND t.course_id = c.course_id AND t.item = 'event'
+             SELECT min((t.detail->>'administered_at')::timestamptz) FROM entries t
+             WHERE t.patient_id = c.patient_id AND t.course_id = c.course_id
+               AND t.item = 'event'
                AND t.kind = 'dose_administered' AND t.correction IS NULL)
          WHERE c.patient_id = $1",
     )

@@ -1,5 +1,5 @@
 //! Consent state and its enforcement by construction: a grant backfills the grantee's rows
-//! for the granted scopes from the auditor's full history (in the same transaction); a
+//! for the granted scopes from the patient's entries (in the same transaction); a
 //! revocation deletes the grantee's rows for the scopes no other active consent still covers,
 //! past entries included; expiry is filtered at read time and swept (see `sweep.rs`).
 //!
@@ -16,21 +16,26 @@ use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::entry::{Audience, Basis, COPIED_COLUMNS};
+use crate::entry::{Audience, Basis, Reach};
 use crate::state::{BatchState, ConsentRecord, NewConsent};
 use crate::ProjectionError;
 
-/// The SQL condition "an active consent, at `$now_param`, lets the reader of row `t` see it":
-/// one definition for the read filter and the sweep.
+/// The SQL condition "an active consent, at `$now_param`, lets the reader of row `r` (of
+/// `entry_readers`) see entry `t` (of `entries`)": one definition for the read filter and the
+/// sweep.
 pub(crate) fn consent_covers(now_param: &str) -> String {
     format!(
         "EXISTS (SELECT 1 FROM consents c
-            WHERE c.patient_id = t.patient_id AND c.grantee_id = t.viewer_id
-              AND c.grantee_role = t.audience AND c.revoked_at IS NULL
+            WHERE c.patient_id = r.patient_id AND c.grantee_id = r.viewer_id
+              AND c.grantee_role = r.audience AND c.revoked_at IS NULL
               AND (c.expires_at IS NULL OR c.expires_at > {now_param})
-              AND (t.basis = 'own' OR t.scope = ANY(c.scopes)))"
+              AND (r.basis = 'own' OR t.scope = ANY(c.scopes)))"
     )
 }
+
+/// The SQL condition "row `r` of `entry_readers` is for entry `t` of `entries`".
+pub(crate) const READS_ENTRY: &str = "t.patient_id = r.patient_id AND t.position = r.position
+    AND t.event_index = r.event_index AND t.item = r.item";
 
 /// One active consent of a patient.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -266,20 +271,21 @@ async fn revoke(
         .iter()
         .filter(|scope| !still_covered.contains(scope))
         .collect();
-    sqlx::query(
-        "DELETE FROM timeline_entries
-         WHERE patient_id = $3 AND audience = $1 AND viewer_id = $2
-           AND basis = 'consent' AND scope = ANY($4)",
-    )
-    .bind(audience.as_str())
-    .bind(grantee_id)
-    .bind(patient_id)
-    .bind(&revoked_scopes)
-    .execute(&mut *connection)
-    .await?;
+    let statement = format!(
+        "DELETE FROM entry_readers r USING entries t
+         WHERE r.patient_id = $3 AND r.audience = $1 AND r.viewer_id = $2
+           AND r.basis = 'consent' AND {READS_ENTRY} AND t.scope = ANY($4)"
+    );
+    sqlx::query(&statement)
+        .bind(audience.as_str())
+        .bind(grantee_id)
+        .bind(patient_id)
+        .bind(&revoked_scopes)
+        .execute(&mut *connection)
+        .await?;
     if !remaining.any_for(audience, grantee_id) {
         sqlx::query(
-            "DELETE FROM timeline_entries
+            "DELETE FROM entry_readers
              WHERE patient_id = $3 AND audience = $1 AND viewer_id = $2 AND basis = 'own'",
         )
         .bind(audience.as_str())
@@ -291,8 +297,9 @@ async fn revoke(
     Ok(())
 }
 
-/// Copies the auditor's rows of the granted scopes to the grantee. Rows the grantee already
-/// has (by its course, as its own, or under another consent) stay as they are.
+/// Gives the grantee a row for every entry of the granted scopes it may read (therapists also
+/// the suggestions). Rows the grantee already has (by its course, as its own, or under another
+/// consent) stay as they are.
 async fn backfill(
     connection: &mut PgConnection,
     patient_id: Uuid,
@@ -301,12 +308,15 @@ async fn backfill(
     scopes: &[String],
 ) -> Result<(), sqlx::Error> {
     let statement = format!(
-        "INSERT INTO timeline_entries (audience, viewer_id, basis, {COPIED_COLUMNS})
-         SELECT $1, $2, '{basis}', {COPIED_COLUMNS} FROM timeline_entries
-         WHERE patient_id = $3 AND audience = 'auditor' AND scope = ANY($4)
-           AND ($1 = 'therapist' OR item NOT LIKE 'suggestion:%')
+        "INSERT INTO entry_readers (patient_id, audience, viewer_id, position, event_index,
+             item, basis)
+         SELECT patient_id, $1, $2, position, event_index, item, '{basis}' FROM entries
+         WHERE patient_id = $3 AND scope = ANY($4)
+           AND (reach = '{record}' OR ($1 = 'therapist' AND reach = '{suggestion}'))
          ON CONFLICT DO NOTHING",
         basis = Basis::Consent.as_str(),
+        record = Reach::Record.as_str(),
+        suggestion = Reach::TherapistSuggestion.as_str(),
     );
     let copied = sqlx::query(&statement)
         .bind(audience.as_str())
@@ -330,9 +340,10 @@ async fn backfill_own(
     therapist_id: Uuid,
 ) -> Result<(), sqlx::Error> {
     let statement = format!(
-        "INSERT INTO timeline_entries (audience, viewer_id, basis, {COPIED_COLUMNS})
-         SELECT 'therapist', $1, '{basis}', {COPIED_COLUMNS} FROM timeline_entries
-         WHERE patient_id = $2 AND audience = 'auditor' AND family = 'target' AND item = 'event'
+        "INSERT INTO entry_readers (patient_id, audience, viewer_id, position, event_index,
+             item, basis)
+         SELECT patient_id, 'therapist', $1, position, event_index, item, '{basis}' FROM entries
+         WHERE patient_id = $2 AND family = 'target' AND item = 'event'
            AND ((actor_role = 'therapist' AND actor_id = $1) OR related_party = $1)
          ON CONFLICT DO NOTHING",
         basis = Basis::Own.as_str(),

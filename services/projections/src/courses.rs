@@ -100,10 +100,9 @@ pub(crate) async fn apply(
                 .await
                 .map_err(ProjectionError::applying)?;
             sqlx::query_as(
-                "SELECT c.course_id, c.clinic_id FROM timeline_entries t
+                "SELECT c.course_id, c.clinic_id FROM entries t
                  JOIN courses c ON c.course_id = t.course_id AND c.patient_id = t.patient_id
-                 WHERE t.patient_id = $2 AND t.audience = 'auditor' AND t.event_id = $1
-                   AND t.item = 'event'",
+                 WHERE t.patient_id = $2 AND t.event_id = $1 AND t.item = 'event'",
             )
             .bind(event_id.as_uuid())
             .bind(patient_id)

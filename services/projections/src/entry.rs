@@ -1,40 +1,31 @@
-//! One timeline entry before it is given to its readers, and who may read it and why.
+//! One timeline entry (stored once, in `entries`), and who may read it and why.
 
 use carelog_schemas::values::Scope;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// The four kinds of reader (domain §5). Auditors read by role, so they share one viewer id.
+/// The readers with rows of their own in `entry_readers`: clinics and therapists, each party
+/// reading only what its course, its consents or the safety exception give it. The patient and
+/// the auditor read `entries` directly (see `timelines`), with the bases `self` and `role`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Audience {
-    Patient,
     Clinic,
     Therapist,
-    Auditor,
 }
 
 impl Audience {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
-            Audience::Patient => "patient",
             Audience::Clinic => "clinic",
             Audience::Therapist => "therapist",
-            Audience::Auditor => "auditor",
         }
     }
 }
 
-/// The viewer id of every auditor row.
-pub(crate) const AUDITOR_VIEWER: Uuid = Uuid::nil();
-
-/// Why a reader has a row. Only `Consent` and `Own` rows depend on a consent: revocation,
-/// expiry and the read-time filter concern those two alone.
+/// Why a clinic or therapist has a row. Only `Consent` and `Own` rows depend on a consent:
+/// revocation, expiry and the read-time filter concern those two alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Basis {
-    /// The patient's own record.
-    SelfRecord,
-    /// Auditors see everything by role.
-    Role,
     /// The clinic of the course the entry belongs to.
     Course,
     /// An active consent of the patient covers the entry's scope.
@@ -51,8 +42,6 @@ pub(crate) enum Basis {
 impl Basis {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
-            Basis::SelfRecord => "self",
-            Basis::Role => "role",
             Basis::Course => "course",
             Basis::Consent => "consent",
             Basis::Own => "own",
@@ -77,6 +66,27 @@ pub(crate) enum Reach {
     /// Therapists whose active consent covers the entry's scope, and the auditor (window and
     /// notch suggestions, domain §5).
     TherapistSuggestion,
+}
+
+impl Reach {
+    pub(crate) const ALL: [Reach; 5] = [
+        Reach::Record,
+        Reach::PatientOnly,
+        Reach::ClinicAlert,
+        Reach::SafetyAlert,
+        Reach::TherapistSuggestion,
+    ];
+
+    /// The name stored in `entries.reach`.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Reach::Record => "record",
+            Reach::PatientOnly => "patient_only",
+            Reach::ClinicAlert => "clinic_alert",
+            Reach::SafetyAlert => "safety_alert",
+            Reach::TherapistSuggestion => "therapist_suggestion",
+        }
+    }
 }
 
 /// A timeline entry, the same for every reader who may see it.
@@ -104,9 +114,3 @@ pub(crate) struct Entry {
 
 /// The item name of a recorded event's own entry.
 pub(crate) const EVENT_ITEM: &str = "event";
-
-/// The columns a backfill copies from the auditor's rows, in `timeline_entries` order after
-/// `audience, viewer_id` and before `basis`/`correction` handling.
-pub(crate) const COPIED_COLUMNS: &str = "patient_id, position, event_index, item, event_id, family,
-    kind, scope, course_id, actor_role, actor_id, related_party, occurred_at, recorded_at,
-    summary, detail, correction";

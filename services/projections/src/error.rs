@@ -4,7 +4,7 @@ use carelog_eventlog::ReadError;
 
 /// A failure of the projector. `Database` errors caused by the data of one commit (SQLSTATE
 /// classes 22 and 23: a value or a constraint) park that commit in the dead-letter table,
-/// except a unique violation on `timeline_entries` (an event applied twice), which fails
+/// except a unique violation on the timeline tables (an event applied twice), which fails
 /// loudly; every other failure is transient: the batch rolls back and is retried from the
 /// checkpoint.
 #[derive(Debug, thiserror::Error)]
@@ -103,12 +103,12 @@ impl ProjectionError {
     }
 }
 
-/// SQLSTATE 23505 (unique violation) on `timeline_entries`: rows of an event that already has
+/// SQLSTATE 23505 (unique violation) on `entries` or `entry_readers`: rows of an event that already has
 /// them, i.e. the event is being applied a second time.
 fn is_double_apply(error: &dyn sqlx::error::DatabaseError) -> bool {
     error.code().as_deref() == Some("23505")
-        && (error.table() == Some("timeline_entries")
-            || error
-                .constraint()
-                .is_some_and(|constraint| constraint.starts_with("timeline_entries")))
+        && (matches!(error.table(), Some("entries" | "entry_readers"))
+            || error.constraint().is_some_and(|constraint| {
+                constraint.starts_with("entries_") || constraint.starts_with("entry_readers_")
+            }))
 }

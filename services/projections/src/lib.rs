@@ -3,10 +3,12 @@
 //! One projector follows the log with a durable JetStream consumer and applies its messages in
 //! batches; each batch's rows and the checkpoint (the last log position applied) commit in one
 //! transaction, so a crash or a redelivery never applies an event twice or skips one. It
-//! builds four role timelines in one table (`timeline_entries`): the patient's own, each
-//! clinic's, each therapist's (per grantee) and the auditor's full history, beside the course
-//! registry and the consents. Consent is enforced by construction: a grantee has rows only for
-//! scopes under an active consent; a grant backfills them from the auditor's history, a
+//! builds four role timelines — the patient's own, each clinic's, each therapist's (per
+//! grantee) and the auditor's full history — from one row per entry (`entries`, which the
+//! patient and the auditor read) and one narrow row per clinic or therapist reader
+//! (`entry_readers`), beside the course registry and the consents. Consent is enforced by
+//! construction: a grantee has rows only for scopes under an active consent; a grant
+//! backfills them from the patient's entries, a
 //! revocation deletes them (past entries too), and expiry is checked at read time and swept.
 //! A message that cannot be decoded or applied is parked in `dead_letters` and the projection
 //! goes on. `rebuild` builds every read model again from the log into a fresh schema and swaps it

@@ -7,9 +7,10 @@ use sqlx::PgPool;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::consents::consent_covers;
+use crate::consents::{consent_covers, READS_ENTRY};
 use crate::database::from_db_position;
-use crate::entry::AUDITOR_VIEWER;
+use crate::entry::Reach;
+use crate::timelines::reaches_patient;
 use crate::ProjectionError;
 
 /// Who is reading (domain §1).
@@ -22,12 +23,44 @@ pub enum Reader {
 }
 
 impl Reader {
-    fn audience_and_viewer(&self) -> (&'static str, Uuid) {
+    /// The reader's visible entries of patient `$1` at `$2` as a `FROM … WHERE …` clause over
+    /// `entries t` (and `entry_readers r`), with the column `basis`.
+    fn visible(&self) -> String {
         match self {
-            Reader::Patient(patient) => ("patient", *patient.as_uuid()),
-            Reader::Clinic(clinic) => ("clinic", *clinic.as_uuid()),
-            Reader::Therapist(therapist) => ("therapist", *therapist.as_uuid()),
-            Reader::Auditor => ("auditor", AUDITOR_VIEWER),
+            // The whole history, by role.
+            Reader::Auditor => {
+                "SELECT t.*, 'role' AS basis FROM entries t WHERE t.patient_id = $1".to_owned()
+            }
+            // Their own record only: `$3` is the reading patient.
+            Reader::Patient(_) => {
+                let reaches: Vec<String> = Reach::ALL
+                    .into_iter()
+                    .filter(|reach| reaches_patient(*reach))
+                    .map(|reach| format!("'{}'", reach.as_str()))
+                    .collect();
+                format!(
+                    "SELECT t.*, 'self' AS basis FROM entries t
+                     WHERE t.patient_id = $1 AND $3::uuid = $1 AND t.reach IN ({})",
+                    reaches.join(", ")
+                )
+            }
+            // Their rows, those resting on a consent only while one covers them at `$2`.
+            Reader::Clinic(_) | Reader::Therapist(_) => format!(
+                "SELECT t.*, r.basis FROM entry_readers r JOIN entries t ON {READS_ENTRY}
+                 WHERE r.patient_id = $1 AND r.audience = $4 AND r.viewer_id = $3
+                   AND (r.basis NOT IN ('consent', 'own') OR {covers})",
+                covers = consent_covers("$2"),
+            ),
+        }
+    }
+
+    /// (`$3`, `$4`) of `visible`: the reading party and its kind.
+    fn party(&self) -> (Uuid, &'static str) {
+        match self {
+            Reader::Patient(patient) => (*patient.as_uuid(), "patient"),
+            Reader::Clinic(clinic) => (*clinic.as_uuid(), "clinic"),
+            Reader::Therapist(therapist) => (*therapist.as_uuid(), "therapist"),
+            Reader::Auditor => (Uuid::nil(), "auditor"),
         }
     }
 }
@@ -80,33 +113,32 @@ pub async fn timeline(
     patient_id: PatientId,
     now: OffsetDateTime,
 ) -> Result<Vec<TimelineEntry>, ProjectionError> {
-    let (audience, viewer_id) = reader.audience_and_viewer();
-    // The stored rows, and the missed-dose hints their next-dose-due rows turn into at `now`.
+    let (party, kind) = reader.party();
+    // The visible entries, and the missed-dose hints their next-dose-due entries turn into at
+    // `now`.
     let statement = format!(
-        "SELECT * FROM (
+        "WITH visible AS ({visible})
+         SELECT * FROM (
              SELECT position, event_index, item, event_id, family, kind, scope, basis,
                     occurred_at, recorded_at, summary, detail::text, correction
-             FROM timeline_entries t
-             WHERE t.audience = $1 AND t.viewer_id = $2 AND t.patient_id = $3
-               AND (t.basis NOT IN ('consent', 'own') OR {covers})
+             FROM visible
              UNION ALL
              SELECT position, event_index, '{missed}', event_id, family, '{missed}', scope, basis,
                     (detail->>'due_by')::timestamptz, recorded_at,
                     'Missed dose: it was due by ' || (detail->>'due_by'), detail::text, NULL
-             FROM timeline_entries t
-             WHERE t.audience = $1 AND t.viewer_id = $2 AND t.patient_id = $3
-               AND (t.basis NOT IN ('consent', 'own') OR {covers}) AND {is_missed}
+             FROM visible t
+             WHERE {is_missed}
          ) timeline
          ORDER BY occurred_at, position, event_index, item <> 'event', item",
-        covers = consent_covers("$4"),
+        visible = reader.visible(),
         missed = crate::schedule::MISSED_DOSE,
-        is_missed = crate::schedule::missed("t", "$4"),
+        is_missed = crate::schedule::missed("t", "$2"),
     );
     let rows: Vec<Row> = sqlx::query_as(&statement)
-        .bind(audience)
-        .bind(viewer_id)
         .bind(patient_id.as_uuid())
         .bind(now)
+        .bind(party)
+        .bind(kind)
         .fetch_all(pool)
         .await
         .map_err(ProjectionError::database("read a timeline"))?;

@@ -105,14 +105,13 @@ fn day(instant: OffsetDateTime) -> String {
 
 /// The SQL condition "next-dose-due row `n` (an alias) is a missed dose at `$now_param`": its due date
 /// passed, no dose of the course was given in its interval, and neither its dose was cancelled
-/// nor its course ended before it was due. Reads the auditor's history, which every reader's
-/// rows come from.
+/// nor its course ended before it was due. Reads the patient's entries (the whole history),
+/// whoever reads the hint.
 pub(crate) fn missed(n: &str, now_param: &str) -> String {
     format!(
         "{n}.item = '{NEXT_DOSE_DUE}' AND ({n}.detail->>'due_by')::timestamptz < {now_param}
-         AND NOT EXISTS (SELECT 1 FROM timeline_entries d
-             WHERE d.patient_id = {n}.patient_id AND d.audience = 'auditor'
-               AND d.course_id = {n}.course_id AND d.item = 'event' AND d.correction IS NULL
+         AND NOT EXISTS (SELECT 1 FROM entries d
+             WHERE d.patient_id = {n}.patient_id AND d.course_id = {n}.course_id AND d.item = 'event' AND d.correction IS NULL
                AND ((d.kind = 'dose_administered'
                      AND (d.detail->>'administered_at')::timestamptz
                          > ({n}.detail->>'after')::timestamptz

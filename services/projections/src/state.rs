@@ -4,8 +4,9 @@
 //!   (`patient_id = ANY(…)`): the patient's consents, courses and therapy sessions, and the
 //!   doses the batch's events name. Applying an event reads and updates this state in memory,
 //!   so later events of the same batch see what earlier ones did.
-//! - **Written in one statement per table** (`flush`): the timeline rows, courses, doses,
-//!   consents and sessions the batch produced, as multi-row `INSERT … SELECT FROM unnest(…)`.
+//! - **Written in one statement per table** (`flush`): the entries and their readers' rows by
+//!   binary `COPY`, the courses, doses, consents and sessions the batch produced as multi-row
+//!   `INSERT … SELECT FROM unnest(…)`.
 //!
 //! The rare events whose effect is a statement over rows already written (a grant's backfill, a
 //! revocation's deletes, a correction, a session that withdraws suggestions, the notch streak)
@@ -19,7 +20,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::copy::BinaryCopy;
-use crate::entry::{Audience, Basis, Entry, AUDITOR_VIEWER};
+use crate::entry::{Audience, Basis, Entry};
 
 /// One consent of a patient, active or not.
 #[derive(Debug, Clone)]
@@ -112,7 +113,7 @@ struct Pending {
 
 impl Pending {
     fn is_empty(&self) -> bool {
-        self.rows.is_empty()
+        self.entries.is_empty()
             && self.courses.is_empty()
             && self.doses.is_empty()
             && self.consents.is_empty()
@@ -247,11 +248,9 @@ impl BatchState {
         // One index probe per patient (the timeline's key leads with the patient).
         let with_history: Vec<(Uuid,)> = sqlx::query_as(
             "SELECT p FROM unnest($1::uuid[]) AS p
-             WHERE EXISTS (SELECT 1 FROM timeline_entries t
-                 WHERE t.patient_id = p AND t.audience = 'auditor' AND t.viewer_id = $2)",
+             WHERE EXISTS (SELECT 1 FROM entries t WHERE t.patient_id = p)",
         )
         .bind(&history_ids)
-        .bind(AUDITOR_VIEWER)
         .fetch_all(&mut *connection)
         .await?;
         for (patient_id,) in with_history {
@@ -333,25 +332,21 @@ impl BatchState {
         self.pending.consents.push(consent);
     }
 
-    /// Adds an entry; `give` then hands it to its readers.
+    /// Adds an entry; `give` then hands it to its clinics and therapists.
     pub(crate) fn add_entry(&mut self, entry: Entry) -> usize {
+        self.patient_mut(entry.patient_id).has_history = true;
         self.pending.entries.push(entry);
         self.pending.entries.len() - 1
     }
 
-    /// Gives an added entry to one reader.
+    /// Gives an added entry to one clinic or therapist.
     pub(crate) fn give(&mut self, index: usize, audience: Audience, viewer_id: Uuid, basis: Basis) {
-        if audience == Audience::Auditor {
-            let patient_id = self.pending.entries[index].patient_id;
-            self.patient_mut(patient_id).has_history = true;
-        }
         self.pending.rows.push((index, audience, viewer_id, basis));
     }
 
     /// Writes everything pending, one statement per table.
     pub(crate) async fn flush(&mut self, connection: &mut PgConnection) -> Result<(), sqlx::Error> {
         if self.pending.is_empty() {
-            self.pending.entries.clear();
             return Ok(());
         }
         let pending = std::mem::take(&mut self.pending);
@@ -359,7 +354,8 @@ impl BatchState {
         write_doses(connection, &pending.doses).await?;
         write_consents(connection, &pending.consents).await?;
         write_sessions(connection, &pending.sessions).await?;
-        write_rows(connection, &pending.entries, &pending.rows).await?;
+        write_entries(connection, &pending.entries).await?;
+        write_readers(connection, &pending.entries, &pending.rows).await?;
         Ok(())
     }
 }
@@ -525,23 +521,18 @@ async fn write_sessions(
     Ok(())
 }
 
-/// The timeline rows, by binary `COPY`: a plain insert (applying an event twice is a bug that
-/// must fail loudly as a unique violation, never be hidden by `ON CONFLICT`).
-async fn write_rows(
+/// The entries, by binary `COPY`: a plain insert (applying an event twice is a bug that must
+/// fail loudly as a unique violation, never be hidden by `ON CONFLICT`).
+async fn write_entries(
     connection: &mut PgConnection,
     entries: &[Entry],
-    rows: &[(usize, Audience, Uuid, Basis)],
 ) -> Result<(), sqlx::Error> {
-    if rows.is_empty() {
+    if entries.is_empty() {
         return Ok(());
     }
-    let details: Vec<String> = entries.iter().map(|e| e.detail.to_string()).collect();
-    let mut copy = BinaryCopy::with_capacity(rows.len() * 400);
-    for &(index, audience, viewer_id, basis) in rows {
-        let entry = &entries[index];
-        copy.row(19);
-        copy.text(audience.as_str());
-        copy.uuid(viewer_id);
+    let mut copy = BinaryCopy::with_capacity(entries.len() * 600);
+    for entry in entries {
+        copy.row(17);
         copy.uuid(entry.patient_id);
         copy.int8(entry.position);
         copy.int4(entry.event_index);
@@ -550,7 +541,7 @@ async fn write_rows(
         copy.text(entry.family);
         copy.text(&entry.kind);
         copy.optional_text(entry.scope.map(|scope| scope.as_str()));
-        copy.text(basis.as_str());
+        copy.text(entry.reach.as_str());
         copy.optional_uuid(entry.course_id);
         copy.text(entry.actor_role);
         copy.uuid(entry.actor_id);
@@ -558,22 +549,61 @@ async fn write_rows(
         copy.timestamptz(entry.occurred_at);
         copy.timestamptz(entry.recorded_at);
         copy.text(&entry.summary);
-        copy.jsonb(&details[index]);
+        copy.jsonb(&entry.detail);
     }
-    let mut sink = connection
-        .copy_in_raw(
-            "COPY timeline_entries (audience, viewer_id, patient_id, position, event_index, item,
-                 event_id, family, kind, scope, basis, course_id, actor_role, actor_id,
-                 related_party, occurred_at, recorded_at, summary, detail)
-             FROM STDIN (FORMAT binary)",
-        )
-        .await?;
+    copy_in(
+        connection,
+        "COPY entries (patient_id, position, event_index, item, event_id, family, kind, scope,
+             reach, course_id, actor_role, actor_id, related_party, occurred_at, recorded_at,
+             summary, detail)
+         FROM STDIN (FORMAT binary)",
+        copy,
+    )
+    .await
+}
+
+/// The clinics' and therapists' rows, by binary `COPY`, plain inserts as the entries.
+async fn write_readers(
+    connection: &mut PgConnection,
+    entries: &[Entry],
+    rows: &[(usize, Audience, Uuid, Basis)],
+) -> Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut copy = BinaryCopy::with_capacity(rows.len() * 100);
+    for &(index, audience, viewer_id, basis) in rows {
+        let entry = &entries[index];
+        copy.row(7);
+        copy.uuid(entry.patient_id);
+        copy.text(audience.as_str());
+        copy.uuid(viewer_id);
+        copy.int8(entry.position);
+        copy.int4(entry.event_index);
+        copy.text(&entry.item);
+        copy.text(basis.as_str());
+    }
+    copy_in(
+        connection,
+        "COPY entry_readers (patient_id, audience, viewer_id, position, event_index, item, basis)
+         FROM STDIN (FORMAT binary)",
+        copy,
+    )
+    .await
+}
+
+async fn copy_in(
+    connection: &mut PgConnection,
+    statement: &str,
+    copy: BinaryCopy,
+) -> Result<(), sqlx::Error> {
+    let mut sink = connection.copy_in_raw(statement).await?;
     if let Err(error) = sink.send(copy.finish()).await {
         // Leave the connection usable: end the COPY before reporting.
         let _ = sink.abort("the batch's rows could not be sent").await;
         return Err(error);
     }
     let written = sink.finish().await?;
-    tracing::trace!(rows = written, "wrote timeline rows");
+    tracing::trace!(rows = written, "copied rows");
     Ok(())
 }

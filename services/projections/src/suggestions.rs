@@ -8,7 +8,7 @@
 //!   (since its last notch, in log order, corrected ones left out) all done and easy; once per
 //!   streak, none for a retired target. Scope `targets`.
 //!
-//! Both are decided from the auditor's history as the log is applied, so a rebuild raises and
+//! Both are decided from the patient's entries (the whole history) as the log is applied, so a rebuild raises and
 //! withdraws exactly what the live projection did.
 
 use carelog_schemas::dose::DoseEvent;
@@ -105,14 +105,14 @@ async fn streak_just_reached_three(
 ) -> Result<bool, sqlx::Error> {
     let target = target_id.to_string();
     let rows: Vec<(bool,)> = sqlx::query_as(
-        "SELECT detail->>'outcome' = 'done' AND detail->>'ease' = 'easy' FROM timeline_entries
-         WHERE patient_id = $1 AND audience = 'auditor' AND item = 'event'
+        "SELECT detail->>'outcome' = 'done' AND detail->>'ease' = 'easy' FROM entries
+         WHERE patient_id = $1 AND item = 'event'
            AND kind = 'target_practiced' AND correction IS NULL AND detail->>'target_id' = $2
-           AND position > (SELECT coalesce(max(position), 0) FROM timeline_entries
-               WHERE patient_id = $1 AND audience = 'auditor' AND item = 'event'
+           AND position > (SELECT coalesce(max(position), 0) FROM entries
+               WHERE patient_id = $1 AND item = 'event'
                  AND kind = 'target_notched_up' AND detail->>'target_id' = $2)
-           AND NOT EXISTS (SELECT 1 FROM timeline_entries r
-               WHERE r.patient_id = $1 AND r.audience = 'auditor' AND r.item = 'event'
+           AND NOT EXISTS (SELECT 1 FROM entries r
+               WHERE r.patient_id = $1 AND r.item = 'event'
                  AND r.kind = 'target_retired' AND r.detail->>'target_id' = $2)
          ORDER BY position DESC, event_index DESC
          LIMIT 4",
@@ -151,11 +151,17 @@ pub(crate) async fn follow_sessions(
                 .flush(connection)
                 .await
                 .map_err(ProjectionError::applying)?;
+            // The entry and its readers' rows go together.
             sqlx::query(
-                "DELETE FROM timeline_entries
-                 WHERE patient_id = $1 AND item = $2
-                   AND (detail->>'opens_at')::timestamptz <= $3
-                   AND (detail->>'closes_at')::timestamptz >= $3",
+                "WITH withdrawn AS (
+                     DELETE FROM entries
+                     WHERE patient_id = $1 AND item = $2
+                       AND (detail->>'opens_at')::timestamptz <= $3
+                       AND (detail->>'closes_at')::timestamptz >= $3
+                     RETURNING patient_id, position, event_index, item)
+                 DELETE FROM entry_readers r USING withdrawn w
+                 WHERE r.patient_id = w.patient_id AND r.position = w.position
+                   AND r.event_index = w.event_index AND r.item = w.item",
             )
             .bind(patient_id)
             .bind(WINDOW_NO_SESSION)

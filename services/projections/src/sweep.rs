@@ -6,7 +6,7 @@
 use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 
-use crate::consents::consent_covers;
+use crate::consents::{consent_covers, READS_ENTRY};
 use crate::{checkpoint, ProjectionError};
 
 /// Removes rows of consents expired at `now` (the wall clock, live; a fixed instant in
@@ -37,13 +37,13 @@ pub(crate) async fn sweep_in(
     // only the grantees of expired consents are looked at: one probe of the timeline's key per
     // (patient, grantee), not a scan of every row.
     let statement = format!(
-        "DELETE FROM timeline_entries t
+        "DELETE FROM entry_readers r
          USING (SELECT DISTINCT patient_id, grantee_role, grantee_id FROM consents
-                WHERE revoked_at IS NULL AND expires_at <= $1) expired
-         WHERE t.patient_id = expired.patient_id AND t.audience = expired.grantee_role
-           AND t.viewer_id = expired.grantee_id
-           AND t.basis IN ('consent', 'own') AND NOT {}",
-        consent_covers("$1")
+                WHERE revoked_at IS NULL AND expires_at <= $1) expired, entries t
+         WHERE r.patient_id = expired.patient_id AND r.audience = expired.grantee_role
+           AND r.viewer_id = expired.grantee_id
+           AND r.basis IN ('consent', 'own') AND {READS_ENTRY} AND NOT {covers}",
+        covers = consent_covers("$1")
     );
     Ok(sqlx::query(&statement)
         .bind(now)

@@ -24,11 +24,10 @@ fn mood(rating: u8) -> carelog_schemas::EventPayload {
     )
 }
 
-/// Positions of the auditor's event rows for one patient, in log order.
+/// Positions of the patient's event entries, in log order.
 async fn projected_positions(harness: &Harness, patient: PatientId) -> Result<Vec<i64>> {
     let rows: Vec<(i64,)> = sqlx::query_as(
-        "SELECT position FROM timeline_entries
-         WHERE audience = 'auditor' AND patient_id = $1 AND item = 'event' ORDER BY position",
+        "SELECT position FROM entries WHERE patient_id = $1 AND item = 'event' ORDER BY position",
     )
     .bind(patient.as_uuid())
     .fetch_all(&harness.pool)
@@ -300,16 +299,14 @@ async fn an_event_applied_twice_fails_loudly_and_is_not_parked() -> Result<()> {
     let second = harness
         .append(patient, me, at("2026-03-05T08:00:00Z"), mood(6))
         .await?;
-    // The auditor's row of the next event is already there: applying it clashes on the
-    // timeline's primary key, exactly as applying it a second time would.
+    // The next event's entry is already there: applying it clashes on the entries' primary
+    // key, exactly as applying it a second time would.
     sqlx::query(
-        "INSERT INTO timeline_entries (audience, viewer_id, patient_id, position, event_index,
-             item, event_id, family, kind, basis, actor_role, actor_id, occurred_at,
-             recorded_at, summary, detail)
-         VALUES ('auditor', $1, $2, $3, 0, 'event', $4, 'observation', 'observation_recorded',
-             'role', 'patient', $2, now(), now(), 'Mood 6/10', '{}')",
+        "INSERT INTO entries (patient_id, position, event_index, item, event_id, family, kind,
+             reach, actor_role, actor_id, occurred_at, recorded_at, summary, detail)
+         VALUES ($1, $2, 0, 'event', $3, 'observation', 'observation_recorded', 'record',
+             'patient', $1, now(), now(), 'Mood 6/10', '{}')",
     )
-    .bind(Uuid::nil())
     .bind(patient.as_uuid())
     .bind(i64::try_from(second)?)
     .bind(Uuid::new_v4())
@@ -330,7 +327,7 @@ async fn an_event_applied_twice_fails_loudly_and_is_not_parked() -> Result<()> {
     );
 
     // Once the clash is gone, the same position applies: it was retried, not skipped.
-    sqlx::query("DELETE FROM timeline_entries WHERE position = $1")
+    sqlx::query("DELETE FROM entries WHERE position = $1")
         .bind(i64::try_from(second)?)
         .execute(&harness.pool)
         .await?;
@@ -381,7 +378,7 @@ async fn a_failure_is_logged_by_kind_and_action_without_its_message() -> Result<
     let patient = PatientId::new_random();
     // A transient failure whose database message names what it failed on; a data error's
     // message would quote the patient's data the same way.
-    sqlx::raw_sql("ALTER TABLE timeline_entries RENAME TO timeline_entries_away")
+    sqlx::raw_sql("ALTER TABLE entries RENAME TO entries_away")
         .execute(&harness.pool)
         .await?;
     harness
@@ -408,10 +405,10 @@ async fn a_failure_is_logged_by_kind_and_action_without_its_message() -> Result<
         .unwrap_or_default();
     assert!(line.contains("kind=") && line.contains("action="), "{line}");
     assert!(
-        !line.contains("timeline_entries") && !line.contains("does not exist"),
+        !line.contains("\"entries\"") && !line.contains("does not exist"),
         "the log line quotes the database's message: {line}"
     );
-    sqlx::raw_sql("ALTER TABLE timeline_entries_away RENAME TO timeline_entries")
+    sqlx::raw_sql("ALTER TABLE entries_away RENAME TO entries")
         .execute(&harness.pool)
         .await?;
     harness.caught_up().await?;

@@ -95,12 +95,8 @@ async fn a_rebuild_equals_the_live_read_models_row_for_row() -> Result<()> {
     harness.caught_up().await?;
     let live = read_models(&harness.pool).await?;
     assert!(live.iter().any(|row| row.starts_with("dead_letter")));
-    assert!(
-        live.iter()
-            .filter(|row| row.starts_with("timeline"))
-            .count()
-            > 40
-    );
+    let count = |kind: &str| live.iter().filter(|row| row.starts_with(kind)).count();
+    assert!(count("entry ") > 20 && count("reader ") > 20, "{live:#?}");
 
     let outcome = harness.rebuild(4).await?;
     assert_eq!(outcome.checkpoint, outcome.replaced_checkpoint);
@@ -151,7 +147,7 @@ async fn the_swap_waits_for_the_writers_lock_and_readers_see_old_or_new_never_a_
     let full = read_models(&harness.pool).await?;
     let full_seen = read_models_in(&mut *harness.pool.acquire().await?).await?;
     // Damage the live read models so that old and new can be told apart.
-    sqlx::query("DELETE FROM timeline_entries WHERE audience = 'patient'")
+    sqlx::query("DELETE FROM entry_readers WHERE audience = 'therapist'")
         .execute(&harness.pool)
         .await?;
     let damaged = read_models(&harness.pool).await?;
@@ -230,13 +226,87 @@ async fn the_swap_waits_for_the_writers_lock_and_readers_see_old_or_new_never_a_
 async fn read_models_in(connection: &mut sqlx::PgConnection) -> Result<Vec<String>> {
     let rows: Vec<(String,)> = sqlx::query_as(
         "SELECT (SELECT position FROM checkpoint)::text || ' ' || count(*)::text || ' '
-                || coalesce(string_agg(t::text, '|' ORDER BY audience, viewer_id, patient_id,
+                || coalesce(string_agg(r::text, '|' ORDER BY audience, viewer_id, patient_id,
                    position, event_index, item), '')
-         FROM timeline_entries t",
+         FROM entry_readers r",
     )
     .fetch_all(&mut *connection)
     .await?;
     Ok(rows.into_iter().map(|(row,)| row).collect())
+}
+
+/// Read models written in the layout before migration 0004 (every reader a full copy of the
+/// entry, in `timeline_entries`) come out of the migration exactly as the current code writes
+/// them.
+#[tokio::test]
+async fn the_old_one_row_per_reader_layout_migrates_to_the_same_read_models() -> Result<()> {
+    let mut harness = Harness::running().await?;
+    let mut story = Story::new();
+    tell(&mut harness, &mut story, &story_steps()).await?;
+    harness.caught_up().await?;
+    harness.stop_projector().await?;
+    let current = read_models(&harness.pool).await?;
+
+    // A schema at migration 0003, holding the same read models in the old layout.
+    let options: sqlx::postgres::PgConnectOptions = harness.database.url().parse()?;
+    sqlx::raw_sql("CREATE SCHEMA projections_old")
+        .execute(&harness.pool)
+        .await?;
+    let old = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(options.options([("search_path", "projections_old")]))
+        .await?;
+    let mut up_to_0003 = sqlx::migrate::Migrator::DEFAULT;
+    up_to_0003.migrations = std::borrow::Cow::Owned(
+        carelog_projections::MIGRATOR
+            .iter()
+            .filter(|migration| migration.version <= 3)
+            .cloned()
+            .collect(),
+    );
+    up_to_0003.run(&old).await?;
+    sqlx::raw_sql(
+        "DELETE FROM projections_old.checkpoint;
+         INSERT INTO projections_old.checkpoint SELECT * FROM projections.checkpoint;
+         INSERT INTO projections_old.dead_letters SELECT * FROM projections.dead_letters;
+         INSERT INTO projections_old.courses SELECT * FROM projections.courses;
+         INSERT INTO projections_old.doses SELECT * FROM projections.doses;
+         INSERT INTO projections_old.consents SELECT * FROM projections.consents;
+         INSERT INTO projections_old.sessions SELECT * FROM projections.sessions;
+         INSERT INTO projections_old.timeline_entries (audience, viewer_id, patient_id, position,
+             event_index, item, event_id, family, kind, scope, basis, course_id, actor_role,
+             actor_id, related_party, occurred_at, recorded_at, summary, detail, correction)
+         SELECT 'auditor', '00000000-0000-0000-0000-000000000000', patient_id, position,
+             event_index, item, event_id, family, kind, scope, 'role', course_id, actor_role,
+             actor_id, related_party, occurred_at, recorded_at, summary, detail, correction
+         FROM projections.entries
+         UNION ALL
+         SELECT 'patient', patient_id, patient_id, position, event_index, item, event_id,
+             family, kind, scope, 'self', course_id, actor_role, actor_id, related_party,
+             occurred_at, recorded_at, summary, detail, correction
+         FROM projections.entries WHERE reach IN ('record', 'patient_only')
+         UNION ALL
+         SELECT r.audience, r.viewer_id, t.patient_id, t.position, t.event_index, t.item,
+             t.event_id, t.family, t.kind, t.scope, r.basis, t.course_id, t.actor_role,
+             t.actor_id, t.related_party, t.occurred_at, t.recorded_at, t.summary, t.detail,
+             t.correction
+         FROM projections.entry_readers r JOIN projections.entries t
+             USING (patient_id, position, event_index, item);",
+    )
+    .execute(&old)
+    .await?;
+
+    carelog_projections::MIGRATOR.run(&old).await?;
+    assert_same_models(&current, &read_models(&old).await?, "migrated from 0003");
+    let reaches: Vec<(String,)> =
+        sqlx::query_as("SELECT DISTINCT reach FROM projections_old.entries ORDER BY 1")
+            .fetch_all(&old)
+            .await?;
+    assert!(
+        reaches.len() >= 4,
+        "the story reaches every kind of reader: {reaches:?}"
+    );
+    Ok(())
 }
 
 fn full_checkpoint(models: &[String]) -> i64 {

@@ -667,7 +667,7 @@ async fn the_sweep_deletes_rows_of_expired_consents() -> Result<()> {
     harness.caught_up().await?;
     let rows = || async {
         let (count,): (i64,) = sqlx::query_as(
-            "SELECT count(*) FROM timeline_entries WHERE viewer_id = $1 AND basis = 'consent'",
+            "SELECT count(*) FROM entry_readers WHERE viewer_id = $1 AND basis = 'consent'",
         )
         .bind(care.other_therapist.as_uuid())
         .fetch_one(&harness.pool)

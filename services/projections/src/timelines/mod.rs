@@ -1,7 +1,8 @@
-//! The four role timelines (domain §5, §6), one file each. Each decides, for one entry, which
-//! readers of its kind get a row and on what basis; `readers` asks them in a fixed order.
+//! The four role timelines (domain §5, §6), one file each. Every entry is stored once
+//! (`entries`); the auditor reads all of them (by role), the patient those `patient.rs` lets
+//! through (their own record), and each clinic and therapist the entries it has a row for in
+//! `entry_readers`, which `clinic.rs` and `therapist.rs` decide as the entry is applied.
 
-mod auditor;
 mod clinic;
 mod patient;
 mod therapist;
@@ -12,12 +13,12 @@ use crate::consents::ActiveConsents;
 use crate::courses::CourseContext;
 use crate::entry::{Audience, Basis, Entry};
 
-/// Every reader of an entry, auditor first, then the patient, clinics and therapists (each kind
-/// in id order): the order the rows are written in.
+pub(crate) use patient::reaches_patient;
+
+/// Every clinic and therapist who may read an entry, clinics first, each kind in id order:
+/// the order the rows are written in.
 pub(crate) fn readers(entry: &Entry, context: &EventContext) -> Vec<(Audience, Uuid, Basis)> {
     let kinds = [
-        (Audience::Auditor, auditor::auditor()),
-        (Audience::Patient, patient::patient(entry)),
         (Audience::Clinic, clinic::clinic(entry, context)),
         (Audience::Therapist, therapist::therapist(entry, context)),
     ];

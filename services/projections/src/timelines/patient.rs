@@ -1,14 +1,13 @@
-//! The patient's own timeline.
+//! The patient's own timeline: every recorded event of their record and its safety reminders;
+//! not the clinic's alerts, nor the therapist's suggestions. The patient reads `entries`
+//! directly, filtered by `reach`, so this rule is applied when the timeline is read.
 
-use uuid::Uuid;
+use crate::entry::Reach;
 
-use crate::entry::{Basis, Entry, Reach};
-
-/// The patient's own timeline: every recorded event and its safety reminders; not the clinic's
-/// alerts.
-pub(crate) fn patient(entry: &Entry) -> Vec<(Uuid, Basis)> {
-    match entry.reach {
-        Reach::Record | Reach::PatientOnly => vec![(entry.patient_id, Basis::SelfRecord)],
-        Reach::ClinicAlert | Reach::SafetyAlert | Reach::TherapistSuggestion => Vec::new(),
+/// Whether the patient sees entries of this reach.
+pub(crate) fn reaches_patient(reach: Reach) -> bool {
+    match reach {
+        Reach::Record | Reach::PatientOnly => true,
+        Reach::ClinicAlert | Reach::SafetyAlert | Reach::TherapistSuggestion => false,
     }
 }

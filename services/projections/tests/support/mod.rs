@@ -240,8 +240,10 @@ pub fn kinds(entries: &[TimelineEntry]) -> Vec<String> {
 pub async fn read_models(pool: &PgPool) -> Result<Vec<String>> {
     let queries = [
         "SELECT 'checkpoint ' || position::text FROM checkpoint",
-        "SELECT 'timeline ' || t::text FROM timeline_entries t
-         ORDER BY audience, viewer_id, patient_id, position, event_index, item",
+        "SELECT 'entry ' || t::text FROM entries t
+         ORDER BY patient_id, position, event_index, item",
+        "SELECT 'reader ' || r::text FROM entry_readers r
+         ORDER BY patient_id, audience, viewer_id, position, event_index, item",
         "SELECT 'consent ' || c::text FROM consents c ORDER BY consent_id",
         "SELECT 'course ' || c::text FROM courses c ORDER BY course_id",
         "SELECT 'dose ' || d::text FROM doses d ORDER BY dose_id",
