@@ -163,7 +163,7 @@ pub async fn projections_lag(config: Config) -> Result<Lag> {
 /// events applied per second on standard error.
 pub async fn projections_rebuild(
     config: Config,
-    batch_size: usize,
+    settings: carelog_projections::RebuildSettings,
 ) -> Result<carelog_projections::RebuildOutcome> {
     let care_log = connect_care_log(&config).await?;
     let bar = indicatif::ProgressBar::new(0);
@@ -178,7 +178,7 @@ pub async fn projections_rebuild(
         &config.database_url,
         carelog_projections::LIVE_SCHEMA,
         &care_log,
-        batch_size,
+        settings,
         |progress| {
             bar.set_length(progress.target.max(progress.checkpoint));
             bar.set_position(progress.checkpoint);

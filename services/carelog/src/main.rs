@@ -53,6 +53,10 @@ enum ProjectionsCommand {
         /// Messages applied per transaction.
         #[arg(long, default_value_t = 512)]
         batch_size: usize,
+        /// Workers applying the log side by side, each for its share of the patients, each on
+        /// a database connection of its own [default: one per core, at least 2, at most 8].
+        #[arg(long)]
+        workers: Option<usize>,
     },
 }
 
@@ -86,8 +90,13 @@ async fn main() -> ExitCode {
                 );
             })
         }
-        Command::Projections(ProjectionsCommand::Rebuild { batch_size }) => {
-            carelog::projections_rebuild(cli.config, batch_size)
+        Command::Projections(ProjectionsCommand::Rebuild {
+            batch_size,
+            workers,
+        }) => {
+            let mut settings = carelog_projections::RebuildSettings::new(batch_size);
+            settings.workers = workers.unwrap_or(settings.workers);
+            carelog::projections_rebuild(cli.config, settings)
                 .await
                 .map(|outcome| {
                     println!(

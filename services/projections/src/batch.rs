@@ -95,40 +95,74 @@ pub(crate) async fn apply_in_transaction(
         prepared.push(prepare(with_raw_payload(care_log, item).await?));
         next = position + 1;
     }
-    if !prepared.is_empty() {
-        let mut savepoint = transaction
-            .begin()
-            .await
-            .map_err(ProjectionError::database("open a batch's savepoint"))?;
-        let mut fast = outcome;
-        match apply_all(&mut savepoint, &mut fast, &prepared).await {
-            Ok(()) => {
-                savepoint
-                    .commit()
-                    .await
-                    .map_err(ProjectionError::database("release a batch's savepoint"))?;
-                outcome = fast;
-            }
-            Err(error) if error.is_caused_by_data() => {
-                savepoint
-                    .rollback()
-                    .await
-                    .map_err(ProjectionError::database("roll back a batch's savepoint"))?;
-                tracing::info!(
-                    error = error.action(),
-                    "a commit of the batch cannot be applied; applying the batch one commit at a time"
-                );
-                for item in prepared {
-                    apply_one(transaction, &mut outcome, item).await?;
-                }
-            }
-            Err(error) => return Err(error),
-        }
-    }
+    apply_prepared(transaction, &mut outcome, prepared).await?;
     if outcome.checkpoint > start {
         checkpoint::write(transaction, outcome.checkpoint).await?;
     }
     Ok(outcome)
+}
+
+/// Applies messages of the log that need no ordering against a checkpoint: a rebuild's worker
+/// gets every position of its patients exactly once, in log order, and writes no checkpoint
+/// (the rebuild writes it when every worker is done). Parks as `apply_in_transaction` does.
+pub(crate) async fn apply_partition(
+    transaction: &mut Transaction<'_, Postgres>,
+    care_log: &CareLog,
+    incoming: Vec<Incoming>,
+) -> Result<BatchOutcome, ProjectionError> {
+    let mut prepared = Vec::with_capacity(incoming.len());
+    for item in incoming {
+        if let Incoming::Read(Err(error)) = &item {
+            if error.position().is_none() {
+                return Err(ProjectionError::Log(clone_read_error(error)));
+            }
+        }
+        prepared.push(prepare(with_raw_payload(care_log, item).await?));
+    }
+    let mut outcome = BatchOutcome::default();
+    apply_prepared(transaction, &mut outcome, prepared).await?;
+    Ok(outcome)
+}
+
+/// The whole batch applied at once under one savepoint; when that fails because of one
+/// commit's data, again one commit at a time so that commit alone is parked.
+async fn apply_prepared(
+    transaction: &mut Transaction<'_, Postgres>,
+    outcome: &mut BatchOutcome,
+    prepared: Vec<Prepared>,
+) -> Result<(), ProjectionError> {
+    if prepared.is_empty() {
+        return Ok(());
+    }
+    let mut savepoint = transaction
+        .begin()
+        .await
+        .map_err(ProjectionError::database("open a batch's savepoint"))?;
+    let mut fast = *outcome;
+    match apply_all(&mut savepoint, &mut fast, &prepared).await {
+        Ok(()) => {
+            savepoint
+                .commit()
+                .await
+                .map_err(ProjectionError::database("release a batch's savepoint"))?;
+            *outcome = fast;
+        }
+        Err(error) if error.is_caused_by_data() => {
+            savepoint
+                .rollback()
+                .await
+                .map_err(ProjectionError::database("roll back a batch's savepoint"))?;
+            tracing::info!(
+                error = error.action(),
+                "a commit of the batch cannot be applied; applying the batch one commit at a time"
+            );
+            for item in prepared {
+                apply_one(transaction, outcome, item).await?;
+            }
+        }
+        Err(error) => return Err(error),
+    }
+    Ok(())
 }
 
 /// A message put in order, decoded or to be parked.

@@ -20,7 +20,7 @@ use carelog_eventlog::{CareLog, CommitStream};
 use futures::StreamExt;
 use sqlx::{Connection as _, PgConnection, PgPool};
 
-use crate::batch::{apply_in_transaction, Incoming};
+use crate::batch::{apply_in_transaction, apply_partition, Incoming};
 use crate::database::{check_schema_name, from_db_position};
 use crate::{checkpoint, sweep, ProjectionError};
 
@@ -30,7 +30,8 @@ const REBUILD_LOCK_KEY: i64 = 0x0072_6562_7569_6c64;
 /// Where a rebuild stands, reported after every batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RebuildProgress {
-    /// The rebuilt schema's checkpoint.
+    /// How far the rebuild has got: the furthest position a worker has applied (the workers
+    /// share the patients, so a few positions before it may still be on their way).
     pub checkpoint: u64,
     /// The log position the current phase reads up to.
     pub target: u64,
@@ -63,17 +64,43 @@ fn schema_names(live: &str) -> Result<(String, String), ProjectionError> {
     Ok((rebuilding, retired))
 }
 
+/// How a rebuild runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RebuildSettings {
+    /// Commits per transaction.
+    pub batch_size: usize,
+    /// Workers applying the log side by side, each for its share of the patients, each on a
+    /// connection of its own.
+    pub workers: usize,
+}
+
+impl RebuildSettings {
+    /// `batch_size` commits per transaction, one worker per core (at least two, so that one
+    /// decides while the database writes for the other; at most eight).
+    pub fn new(batch_size: usize) -> RebuildSettings {
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        RebuildSettings {
+            batch_size,
+            workers: cores.clamp(2, 8),
+        }
+    }
+}
+
 /// Rebuilds every read model of `live_schema` from the log and swaps the result in.
 /// `progress` is called after every batch.
 pub async fn rebuild(
     database_url: &str,
     live_schema: &str,
     care_log: &CareLog,
-    batch_size: usize,
+    settings: RebuildSettings,
     mut progress: impl FnMut(RebuildProgress),
 ) -> Result<RebuildOutcome, ProjectionError> {
     let (rebuilding, retired) = schema_names(live_schema)?;
-    let batch_size = batch_size.max(1);
+    let settings = RebuildSettings {
+        batch_size: settings.batch_size.max(1),
+        workers: settings.workers.max(1),
+    };
+    let batch_size = settings.batch_size;
     let mut guard =
         PgConnection::connect(database_url)
             .await
@@ -103,7 +130,8 @@ pub async fn rebuild(
         .await?
         .close()
         .await;
-    let pool = crate::database::connect(database_url, &rebuilding, 2).await?;
+    let connections = u32::try_from(settings.workers + 1).unwrap_or(u32::MAX);
+    let pool = crate::database::connect(database_url, &rebuilding, connections).await?;
     tracing::info!(schema = %rebuilding, "rebuilding the read models from the care log");
 
     let mut state = Rebuilt::default();
@@ -116,7 +144,7 @@ pub async fn rebuild(
             break;
         }
         state
-            .apply_unlocked(&pool, care_log, target, batch_size, &mut progress)
+            .apply_unlocked(&pool, care_log, target, settings, &mut progress)
             .await?;
     }
 
@@ -192,39 +220,77 @@ struct Rebuilt {
 }
 
 impl Rebuilt {
-    /// Applies the log after the checkpoint up to `target`, one transaction per batch, all read
-    /// from one stream: a reader per batch would leave a consumer behind on the server for each
-    /// (they expire only after 30 s) and slow every later request.
+    /// Applies the log after the checkpoint up to `target` without the writers' lock, all read
+    /// from one stream (a reader per batch would leave a consumer behind on the server for
+    /// each; they expire only after 30 s). The commits are dealt out to `workers` workers by
+    /// patient, each applying its share in log order, one transaction per batch, on a
+    /// connection of its own: every read model is per patient (state, entries, readers' rows),
+    /// so the patients' shares are independent and the result is the same as applying the log
+    /// in one line. While one worker decides its batch, the database writes another's. The
+    /// checkpoint is written once every worker is done.
     async fn apply_unlocked(
         &mut self,
         pool: &PgPool,
         care_log: &CareLog,
         target: u64,
-        batch_size: usize,
+        settings: RebuildSettings,
         progress: &mut impl FnMut(RebuildProgress),
     ) -> Result<(), ProjectionError> {
         if self.checkpoint >= target {
             return Ok(());
         }
-        // Reading and decoding run in a task of their own, a batch or two ahead, so they
-        // overlap the database's work on the batch before.
         let reads = care_log.read_range(self.checkpoint + 1, target).await?;
-        let (sender, mut batches) = tokio::sync::mpsc::channel::<Vec<Incoming>>(2);
-        let reader = AbortOnDrop(tokio::spawn(read_ahead(reads, batch_size, sender)));
-        while let Some(incoming) = batches.recv().await {
-            self.pending_events = events_in(&incoming);
-            let mut transaction = pool
-                .begin()
-                .await
-                .map_err(ProjectionError::database("begin a rebuild batch"))?;
-            let outcome = apply_in_transaction(&mut transaction, care_log, incoming).await?;
-            transaction
-                .commit()
-                .await
-                .map_err(ProjectionError::database("commit a rebuild batch"))?;
-            self.record(outcome, target, progress);
+        let (done_sender, mut done) =
+            tokio::sync::mpsc::unbounded_channel::<(u64, crate::BatchOutcome)>();
+        let mut senders = Vec::with_capacity(settings.workers);
+        let mut workers = tokio::task::JoinSet::new();
+        for _ in 0..settings.workers {
+            // Two batches queued per worker: reading and decoding stay ahead of the database.
+            let (sender, batches) = tokio::sync::mpsc::channel::<Vec<Incoming>>(2);
+            senders.push(sender);
+            workers.spawn(work(
+                pool.clone(),
+                care_log.clone(),
+                batches,
+                done_sender.clone(),
+            ));
         }
-        drop(reader);
+        drop(done_sender);
+        let reader = AbortOnDrop::new(tokio::spawn(deal(reads, settings.batch_size, senders)));
+        let mut furthest = self.checkpoint;
+        while let Some((events, outcome)) = done.recv().await {
+            self.events += events;
+            self.parked += outcome.parked;
+            furthest = furthest.max(outcome.checkpoint);
+            progress(RebuildProgress {
+                checkpoint: furthest,
+                target,
+                events: self.events,
+            });
+        }
+        // Every worker has stopped: the first failure, if any, is the rebuild's.
+        while let Some(finished) = workers.join_next().await {
+            finished.map_err(|error| ProjectionError::Consumer {
+                action: "run a rebuild worker",
+                reason: error.to_string(),
+            })??;
+        }
+        let last_read = reader
+            .join()
+            .await
+            .map_err(|error| ProjectionError::Consumer {
+                action: "read the log for the rebuild",
+                reason: error.to_string(),
+            })?
+            .unwrap_or_default();
+        if last_read > self.checkpoint {
+            let mut connection = pool
+                .acquire()
+                .await
+                .map_err(ProjectionError::database("write the rebuild's checkpoint"))?;
+            checkpoint::write(&mut connection, last_read).await?;
+            self.checkpoint = last_read;
+        }
         Ok(())
     }
 
@@ -268,33 +334,99 @@ fn events_in(incoming: &[Incoming]) -> u64 {
         .sum()
 }
 
-/// Cuts `reads` into batches of `batch_size` and hands them on until the reads end or the
-/// receiver is gone.
-async fn read_ahead(
+/// Deals the commits of `reads` out to the workers by patient, in batches of `batch_size`, until
+/// the reads end or a worker is gone; returns the last position read. A message that could not
+/// be read as a commit goes to the first worker, which parks it (or fails the rebuild when it
+/// has no position).
+async fn deal(
     mut reads: CommitStream,
     batch_size: usize,
-    batches: tokio::sync::mpsc::Sender<Vec<Incoming>>,
-) {
-    loop {
-        let mut batch = Vec::with_capacity(batch_size.min(4096));
-        while batch.len() < batch_size {
-            match reads.next().await {
-                Some(read) => batch.push(Incoming::Read(read)),
-                None => break,
+    workers: Vec<tokio::sync::mpsc::Sender<Vec<Incoming>>>,
+) -> u64 {
+    let mut batches: Vec<Vec<Incoming>> = workers.iter().map(|_| Vec::new()).collect();
+    let mut last = 0;
+    while let Some(read) = reads.next().await {
+        let worker = match &read {
+            Ok(stored) => {
+                last = stored.position;
+                worker_of(stored.key.patient_id.as_uuid(), workers.len())
+            }
+            Err(error) => {
+                last = error.position().unwrap_or(last);
+                0
+            }
+        };
+        batches[worker].push(Incoming::Read(read));
+        if batches[worker].len() >= batch_size {
+            let batch = std::mem::take(&mut batches[worker]);
+            if workers[worker].send(batch).await.is_err() {
+                return last;
             }
         }
-        if batch.is_empty() || batches.send(batch).await.is_err() {
-            return;
+    }
+    for (worker, batch) in workers.iter().zip(batches) {
+        if !batch.is_empty() && worker.send(batch).await.is_err() {
+            return last;
+        }
+    }
+    last
+}
+
+/// The worker a patient's commits go to: from the UUID's last eight bytes, random in both v4
+/// and v7 ids.
+fn worker_of(patient: &uuid::Uuid, workers: usize) -> usize {
+    let bytes = patient.as_bytes();
+    let mut low = [0u8; 8];
+    low.copy_from_slice(&bytes[8..]);
+    (u64::from_le_bytes(low) % workers.max(1) as u64) as usize
+}
+
+/// One rebuild worker: applies the batches it is dealt, one transaction each, and reports
+/// each batch's events and outcome.
+async fn work(
+    pool: PgPool,
+    care_log: CareLog,
+    mut batches: tokio::sync::mpsc::Receiver<Vec<Incoming>>,
+    done: tokio::sync::mpsc::UnboundedSender<(u64, crate::BatchOutcome)>,
+) -> Result<(), ProjectionError> {
+    while let Some(incoming) = batches.recv().await {
+        let events = events_in(&incoming);
+        let mut transaction = pool
+            .begin()
+            .await
+            .map_err(ProjectionError::database("begin a rebuild batch"))?;
+        let outcome = apply_partition(&mut transaction, &care_log, incoming).await?;
+        transaction
+            .commit()
+            .await
+            .map_err(ProjectionError::database("commit a rebuild batch"))?;
+        let _ = done.send((events, outcome));
+    }
+    Ok(())
+}
+
+/// Stops a task when its handle is dropped (an error return included).
+struct AbortOnDrop<T>(Option<tokio::task::JoinHandle<T>>);
+
+impl<T> AbortOnDrop<T> {
+    fn new(task: tokio::task::JoinHandle<T>) -> AbortOnDrop<T> {
+        AbortOnDrop(Some(task))
+    }
+
+    /// Waits for the task to end.
+    async fn join(mut self) -> Result<Option<T>, tokio::task::JoinError> {
+        match self.0.take() {
+            Some(task) => task.await.map(Some),
+            None => Ok(None),
         }
     }
 }
 
-/// Stops a task when its handle is dropped (an error return included).
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
+impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
-        self.0.abort();
+        if let Some(task) = &self.0 {
+            task.abort();
+        }
     }
 }
 

@@ -12,7 +12,7 @@ use anyhow::Result;
 use carelog_projections::checkpoint::WRITER_LOCK_KEY;
 use std::cell::RefCell;
 
-use carelog_projections::{Projector, Reader};
+use carelog_projections::{Projector, Reader, RebuildSettings};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::test_runner::{TestCaseError, TestRunner};
@@ -164,9 +164,9 @@ async fn the_swap_waits_for_the_writers_lock_and_readers_see_old_or_new_never_a_
         let url = harness.database.url().to_owned();
         let schema = harness.config.schema.clone();
         let log = harness.log.clone();
-        tokio::spawn(
-            async move { carelog_projections::rebuild(&url, &schema, &log, 5, |_| {}).await },
-        )
+        tokio::spawn(async move {
+            carelog_projections::rebuild(&url, &schema, &log, RebuildSettings::new(5), |_| {}).await
+        })
     };
     // Readers keep seeing the live (damaged) models while the rebuild waits for the lock.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use carelog_eventlog::{AggregateHead, AppendOutcome, CareLog, CareLogConfig};
-use carelog_projections::{ProjectionConfig, Projector, LIVE_SCHEMA};
+use carelog_projections::{ProjectionConfig, Projector, RebuildSettings, LIVE_SCHEMA};
 use carelog_schemas::{
     Actor, CommandId, CommitDraft, CommitId, CorrelationId, EventId, EventPayload, EventRecord,
     Family, PartyId, PatientId, Role, Timestamp,
@@ -37,6 +37,10 @@ pub(crate) struct ProjectionBenchArgs {
     /// Messages applied per transaction by the rebuild (as `carelog projections rebuild`).
     #[arg(long, default_value_t = 512)]
     projection_batch_size: usize,
+    /// Workers of the rebuild (as `carelog projections rebuild --workers`) [default: one per
+    /// core, at least 2, at most 8].
+    #[arg(long)]
+    projection_workers: Option<usize>,
     /// Appends per second while the live lag is measured.
     #[arg(long, default_value_t = 2_000)]
     lag_rate: u64,
@@ -135,12 +139,14 @@ pub(crate) async fn run(args: &ProjectionBenchArgs) -> Result<()> {
     let hwm_before = memory_kb("VmHWM:")?;
     let rss_before = memory_kb("VmRSS:")?;
     let mut peak_rss = rss_before;
+    let mut rebuild_settings = RebuildSettings::new(args.projection_batch_size);
+    rebuild_settings.workers = args.projection_workers.unwrap_or(rebuild_settings.workers);
     let started = Instant::now();
     let outcome = carelog_projections::rebuild(
         database.url(),
         LIVE_SCHEMA,
         &care_log,
-        args.projection_batch_size,
+        rebuild_settings,
         |_| {
             if let Ok(rss) = memory_kb("VmRSS:") {
                 peak_rss = peak_rss.max(rss);
@@ -176,8 +182,11 @@ pub(crate) async fn run(args: &ProjectionBenchArgs) -> Result<()> {
         verdict(rebuild_rate >= REBUILD_TARGET)
     );
     println!(
-        "    rebuild took {:.1} s; the baseline read and COPYed {} rows",
+        "    rebuild took {:.1} s with {} workers, {} commits per transaction; the baseline read \
+         and COPYed {} rows",
         elapsed.as_secs_f64(),
+        rebuild_settings.workers,
+        rebuild_settings.batch_size,
         log_position
     );
     let hwm_mb = hwm_after as f64 / 1024.0;

@@ -276,7 +276,7 @@ impl Harness {
             self.database.url(),
             &self.config.schema,
             &self.log,
-            batch_size,
+            carelog_projections::RebuildSettings::new(batch_size),
             |_| {},
         )
         .await?)
