@@ -10,7 +10,7 @@ use crate::consents::{self, ActiveConsents};
 use crate::courses;
 use crate::derived::derived_items;
 use crate::describe::{describe, ScopeRule};
-use crate::entry::{Entry, Reach, EVENT_ITEM};
+use crate::entry::{Audience, Basis, Entry, Reach, EVENT_ITEM};
 use crate::state::{BatchState, Wanted};
 use crate::timelines::{self, EventContext};
 use crate::ProjectionError;
@@ -105,6 +105,7 @@ async fn apply_event(
         kind: envelope.event_type.clone(),
         scope,
         course_id: course.course_id,
+        clinic_id: None, // `give` names it
         actor_role: envelope.actor.role.as_str(),
         actor_id: *envelope.actor.party_id.as_uuid(),
         related_party: description.related_party.map(|party| *party.as_uuid()),
@@ -149,8 +150,16 @@ async fn apply_event(
 
 /// Stores an entry and hands it to every clinic and therapist who may see it (the patient and
 /// the auditor read the entries themselves).
-fn give(state: &mut BatchState, context: &EventContext, entry: Entry) {
-    let readers = timelines::readers(&entry, context);
+fn give(state: &mut BatchState, context: &EventContext, mut entry: Entry) {
+    let mut readers = timelines::readers(&entry, context);
+    // The clinic reading the entry by its course right reads it by the entry's `clinic_id`
+    // instead of a row of its own (see `timelines/clinic.rs`); there is at most one.
+    if let Some(at) = readers
+        .iter()
+        .position(|(audience, _, basis)| (*audience, *basis) == (Audience::Clinic, Basis::Course))
+    {
+        entry.clinic_id = Some(readers.remove(at).1);
+    }
     let index = state.add_entry(entry);
     for (audience, viewer_id, basis) in readers {
         state.give(index, audience, viewer_id, basis);

@@ -298,8 +298,8 @@ async fn revoke(
 }
 
 /// Gives the grantee a row for every entry of the granted scopes it may read (therapists also
-/// the suggestions). Rows the grantee already has (by its course, as its own, or under another
-/// consent) stay as they are.
+/// the suggestions). Rows the grantee already has (as its own, or under another consent) stay
+/// as they are, and a clinic's own course's entries need none (it reads them by `clinic_id`).
 async fn backfill(
     connection: &mut PgConnection,
     patient_id: Uuid,
@@ -313,6 +313,7 @@ async fn backfill(
          SELECT patient_id, $1, $2, position, event_index, item, '{basis}' FROM entries
          WHERE patient_id = $3 AND scope = ANY($4)
            AND (reach = '{record}' OR ($1 = 'therapist' AND reach = '{suggestion}'))
+           AND clinic_id IS DISTINCT FROM $2
          ON CONFLICT DO NOTHING",
         basis = Basis::Consent.as_str(),
         record = Reach::Record.as_str(),

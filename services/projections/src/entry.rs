@@ -102,6 +102,9 @@ pub(crate) struct Entry {
     pub(crate) kind: String,
     pub(crate) scope: Option<Scope>,
     pub(crate) course_id: Option<Uuid>,
+    /// The clinic reading the entry by its course right (basis `course`; see
+    /// `timelines/clinic.rs`): it reads the entry itself, without a row in `entry_readers`.
+    pub(crate) clinic_id: Option<Uuid>,
     pub(crate) actor_role: &'static str,
     pub(crate) actor_id: Uuid,
     pub(crate) related_party: Option<Uuid>,

@@ -44,14 +44,29 @@ impl Reader {
                     reaches.join(", ")
                 )
             }
-            // Their rows, those resting on a consent only while one covers them at `$2`.
-            Reader::Clinic(_) | Reader::Therapist(_) => format!(
-                "SELECT t.*, r.basis FROM entry_readers r JOIN entries t ON {READS_ENTRY}
-                 WHERE r.patient_id = $1 AND r.audience = $4 AND r.viewer_id = $3
-                   AND (r.basis NOT IN ('consent', 'own') OR {covers})",
-                covers = consent_covers("$2"),
+            // A clinic: also its course's entries, by `clinic_id` (no rows of their own).
+            Reader::Clinic(_) => format!(
+                "{rows}
+                 UNION ALL
+                 SELECT t.*, 'course' AS basis FROM entries t
+                 WHERE t.patient_id = $1 AND t.clinic_id = $3 AND t.reach IN ('{record}', '{alert}')",
+                rows = Reader::rows(),
+                record = Reach::Record.as_str(),
+                alert = Reach::ClinicAlert.as_str(),
             ),
+            Reader::Therapist(_) => Reader::rows(),
         }
+    }
+
+    /// The reader's rows in `entry_readers`, those resting on a consent only while one covers
+    /// them at `$2`.
+    fn rows() -> String {
+        format!(
+            "SELECT t.*, r.basis FROM entry_readers r JOIN entries t ON {READS_ENTRY}
+             WHERE r.patient_id = $1 AND r.audience = $4 AND r.viewer_id = $3
+               AND (r.basis NOT IN ('consent', 'own') OR {covers})",
+            covers = consent_covers("$2"),
+        )
     }
 
     /// (`$3`, `$4`) of `visible`: the reading party and its kind.

@@ -532,7 +532,7 @@ async fn write_entries(
     }
     let mut copy = BinaryCopy::with_capacity(entries.len() * 600);
     for entry in entries {
-        copy.row(17);
+        copy.row(18);
         copy.uuid(entry.patient_id);
         copy.int8(entry.position);
         copy.int4(entry.event_index);
@@ -543,6 +543,7 @@ async fn write_entries(
         copy.optional_text(entry.scope.map(|scope| scope.as_str()));
         copy.text(entry.reach.as_str());
         copy.optional_uuid(entry.course_id);
+        copy.optional_uuid(entry.clinic_id);
         copy.text(entry.actor_role);
         copy.uuid(entry.actor_id);
         copy.optional_uuid(entry.related_party);
@@ -554,8 +555,8 @@ async fn write_entries(
     copy_in(
         connection,
         "COPY entries (patient_id, position, event_index, item, event_id, family, kind, scope,
-             reach, course_id, actor_role, actor_id, related_party, occurred_at, recorded_at,
-             summary, detail)
+             reach, course_id, clinic_id, actor_role, actor_id, related_party, occurred_at,
+             recorded_at, summary, detail)
          FROM STDIN (FORMAT binary)",
         copy,
     )

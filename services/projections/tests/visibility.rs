@@ -543,12 +543,22 @@ async fn a_revocation_removes_past_entries_of_the_revoked_scopes() -> Result<()>
     .await?;
 
     // The course clinic's own right to its dose family outlives its revoked consent; what only
-    // the consent opened (observations) goes.
-    let with_consent = kinds(
-        &harness
-            .timeline(Reader::Clinic(care.clinic), care.patient)
-            .await?,
-    );
+    // the consent opened (observations) goes. While both hold, each entry shows once.
+    let clinic_timeline = harness
+        .timeline(Reader::Clinic(care.clinic), care.patient)
+        .await?;
+    let mut seen = std::collections::BTreeSet::new();
+    for entry in &clinic_timeline {
+        assert!(
+            seen.insert((entry.position, entry.event_index, entry.item.clone())),
+            "{} shown twice to the course clinic",
+            entry.kind
+        );
+    }
+    assert!(clinic_timeline
+        .iter()
+        .any(|entry| entry.kind == "dose_administered" && entry.basis == "course"));
+    let with_consent = kinds(&clinic_timeline);
     assert_eq!(
         with_consent
             .iter()

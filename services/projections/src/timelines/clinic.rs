@@ -8,7 +8,9 @@ use super::EventContext;
 use crate::entry::{Audience, Basis, Entry, Reach, EVENT_ITEM};
 
 /// Each clinic's timeline: the dose family of its courses, grants to it, what active consents
-/// open, its alerts, and safety alerts of patients it treats.
+/// open, its alerts, and safety alerts of patients it treats. The course's clinic (basis
+/// `course`) is the entry's `clinic_id` and reads it from `entries` without a row of its own
+/// (`read.rs`); every other reader here gets a row in `entry_readers`.
 pub(crate) fn clinic(entry: &Entry, context: &EventContext) -> Vec<(Uuid, Basis)> {
     // BTreeMap: one row per clinic, the strongest basis wins, inserted in id order.
     let mut readers: BTreeMap<Uuid, Basis> = BTreeMap::new();
