@@ -142,9 +142,12 @@ async fn apply_event(
     {
         give(state, &context, entry);
     }
-    crate::suggestions::follow_sessions(connection, state, event).await?;
+    let restored = crate::suggestions::follow_sessions(connection, state, event).await?;
     consents::apply(connection, state, event, position, had_history).await?;
-    mark_correction(connection, state, event).await?;
+    let restored_after_correction = mark_correction(connection, state, event).await?;
+    for entry in restored.into_iter().chain(restored_after_correction) {
+        give(state, &context, entry);
+    }
     Ok(())
 }
 
@@ -188,14 +191,15 @@ async fn scope_of(
 }
 
 /// Marks the entries of a corrected event, for every reader (the event stays, as the log keeps it),
-/// and what the correction changes in the state tables: a corrected session no longer keeps
-/// a window suggestion away, a corrected dose no longer counts as its course's first. The
-/// patient's state is loaded again afterwards.
+/// and what the correction changes in the state tables: a course end entered in error reopens
+/// its course, a corrected session no longer keeps
+/// a window suggestion away (the suggestions it withdrew come back, returned here), a corrected
+/// dose no longer counts as its course's first. The patient's state is loaded again afterwards.
 async fn mark_correction(
     connection: &mut PgConnection,
     state: &mut BatchState,
     event: &RecordedEvent,
-) -> Result<(), ProjectionError> {
+) -> Result<Vec<Entry>, ProjectionError> {
     let correction = match &event.payload {
         EventPayload::Dose(carelog_schemas::dose::DoseEvent::EntryCorrected(c))
         | EventPayload::Consent(carelog_schemas::consent::ConsentEvent::EntryCorrected(c))
@@ -203,7 +207,7 @@ async fn mark_correction(
         | EventPayload::Observation(
             carelog_schemas::observation::ObservationEvent::EntryCorrected(c),
         ) => c,
-        _ => return Ok(()),
+        _ => return Ok(Vec::new()),
     };
     let patient_id = *event.envelope.patient_id.as_uuid();
     state
@@ -211,6 +215,12 @@ async fn mark_correction(
         .await
         .map_err(ProjectionError::applying)?;
     let corrected = *correction.corrects.as_uuid();
+    let live_session_at = state
+        .patient(patient_id)
+        .sessions
+        .iter()
+        .find(|session| session.event_id == corrected && session.live())
+        .map(|session| session.at);
     sqlx::query("UPDATE entries SET correction = $3 WHERE patient_id = $2 AND event_id = $1")
         .bind(corrected)
         .bind(patient_id)
@@ -224,6 +234,22 @@ async fn mark_correction(
         .execute(&mut *connection)
         .await
         .map_err(ProjectionError::applying)?;
+    if correction.kind == carelog_schemas::CorrectionKind::EnteredInError {
+        // A course end entered in error: the course is open again, so its clinic treats the
+        // patient (safety exception) and its hints count again.
+        sqlx::query(
+            "UPDATE courses c SET ended_position = NULL
+             FROM entries t
+             WHERE t.patient_id = $1 AND t.event_id = $2 AND t.item = 'event'
+               AND t.kind = 'course_ended' AND c.patient_id = t.patient_id
+               AND c.course_id = t.course_id AND c.ended_position = t.position",
+        )
+        .bind(patient_id)
+        .bind(corrected)
+        .execute(&mut *connection)
+        .await
+        .map_err(ProjectionError::applying)?;
+    }
     sqlx::query(
         "UPDATE courses c SET first_administered_at = (
              SELECT min((t.detail->>'administered_at')::timestamptz) FROM entries t
@@ -239,5 +265,9 @@ async fn mark_correction(
     state
         .reload_patient(connection, patient_id)
         .await
-        .map_err(ProjectionError::applying)
+        .map_err(ProjectionError::applying)?;
+    match live_session_at {
+        Some(at) => crate::suggestions::restore_windows(connection, state, patient_id, at).await,
+        None => Ok(Vec::new()),
+    }
 }

@@ -16,6 +16,9 @@ pub(crate) const WINDOW_OPENS_AFTER: Duration = Duration::hours(24);
 /// … and closes this long after it.
 pub(crate) const WINDOW_CLOSES_AFTER: Duration = Duration::hours(72);
 
+/// The item name of a dose's integration window.
+pub(crate) const INTEGRATION_WINDOW: &str = "integration_window";
+
 const SAFETY_REMINDER: &str = "After your dose: no driving or machinery until after a full \
 night's sleep; keep the rest of the day light; call the clinic for persistent vomiting, severe \
 headache or chest pain.";
@@ -48,7 +51,7 @@ pub(crate) fn derived_items(event: &RecordedEvent, event_entry: &Entry) -> Vec<E
                 "opens_at": rfc3339(opens_at),
                 "closes_at": rfc3339(closes_at),
             }),
-            ..item("integration_window".to_owned(), Reach::Record)
+            ..item(INTEGRATION_WINDOW.to_owned(), Reach::Record)
         });
         items.push(Entry {
             occurred_at: given_at,

@@ -3,7 +3,9 @@
 //! - **window open, no session scheduled**: raised by an administered dose when no session
 //!   (scheduled, not cancelled, not entered in error) falls in its integration window
 //!   (+24 h to +72 h); it lands at the window's opening. A session scheduled into the window
-//!   later withdraws it, for every reader. Scope `doses`: it reveals when the dose was given.
+//!   later withdraws it, for every reader; when that session is cancelled or entered in error
+//!   and no other live session is left in the window, it comes back (to the therapists whose
+//!   consent covers it then). Scope `doses`: it reveals when the dose was given.
 //! - **notch suggested**: raised by the practice that makes a target's last three practices
 //!   (since its last notch, in log order, corrected ones left out) all done and easy; once per
 //!   streak, none for a retired target. Scope `targets`.
@@ -14,12 +16,13 @@
 use carelog_schemas::dose::DoseEvent;
 use carelog_schemas::target::TargetEvent;
 use carelog_schemas::values::{Ease, PracticeOutcome, Scope};
-use carelog_schemas::{EventPayload, RecordedEvent};
+use carelog_schemas::{EventPayload, Family, RecordedEvent, Role};
 use serde_json::json;
 use sqlx::PgConnection;
+use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::derived::{rfc3339, WINDOW_CLOSES_AFTER, WINDOW_OPENS_AFTER};
+use crate::derived::{rfc3339, INTEGRATION_WINDOW, WINDOW_CLOSES_AFTER, WINDOW_OPENS_AFTER};
 use crate::entry::{Entry, Reach};
 use crate::state::{BatchState, SessionRecord};
 use crate::ProjectionError;
@@ -34,42 +37,18 @@ pub(crate) async fn raise(
     event: &RecordedEvent,
     event_entry: &Entry,
 ) -> Result<Vec<Entry>, ProjectionError> {
-    let suggestion = |name: &str, scope: Scope| Entry {
-        item: name.to_owned(),
-        kind: name.to_owned(),
-        scope: Some(scope),
-        reach: Reach::TherapistSuggestion,
-        ..event_entry.clone()
-    };
     let patient_id = event_entry.patient_id;
     match &event.payload {
         EventPayload::Dose(DoseEvent::DoseAdministered(dose)) => {
             let given_at = dose.administered_at.to_datetime();
-            let (opens_at, closes_at) = (
-                given_at + WINDOW_OPENS_AFTER,
-                given_at + WINDOW_CLOSES_AFTER,
-            );
-            let scheduled = state
-                .patient(patient_id)
-                .sessions
-                .iter()
-                .any(|session| session.live() && (opens_at..=closes_at).contains(&session.at));
-            if scheduled {
+            if session_in_window(state, patient_id, given_at) {
                 return Ok(Vec::new());
             }
-            Ok(vec![Entry {
-                occurred_at: opens_at,
-                summary: format!(
-                    "Integration window open until {}, no session scheduled",
-                    rfc3339(closes_at)
-                ),
-                detail: json!({
-                    "dose_id": dose.dose_id,
-                    "opens_at": rfc3339(opens_at),
-                    "closes_at": rfc3339(closes_at),
-                }),
-                ..suggestion(WINDOW_NO_SESSION, Scope::Doses)
-            }])
+            Ok(vec![window_suggestion(
+                event_entry,
+                given_at,
+                *dose.dose_id.as_uuid(),
+            )])
         }
         EventPayload::Target(TargetEvent::TargetPracticed(practice))
             if practice.outcome == PracticeOutcome::Done && practice.ease == Ease::Easy =>
@@ -87,9 +66,13 @@ pub(crate) async fn raise(
                 return Ok(Vec::new());
             }
             Ok(vec![Entry {
+                item: NOTCH.to_owned(),
+                kind: NOTCH.to_owned(),
+                scope: Some(Scope::Targets),
+                reach: Reach::TherapistSuggestion,
                 summary: "Notch suggested: the last three practices were done and easy".to_owned(),
                 detail: json!({ "target_id": target_id }),
-                ..suggestion(NOTCH, Scope::Targets)
+                ..event_entry.clone()
             }])
         }
         _ => Ok(Vec::new()),
@@ -125,14 +108,146 @@ async fn streak_just_reached_three(
     Ok(easy.len() >= 3 && easy[..3].iter().all(|easy| *easy) && easy.get(3) != Some(&true))
 }
 
+/// Whether a live session of the patient falls in the integration window of a dose given at
+/// `given_at`.
+fn session_in_window(state: &BatchState, patient_id: Uuid, given_at: OffsetDateTime) -> bool {
+    let window = (given_at + WINDOW_OPENS_AFTER)..=(given_at + WINDOW_CLOSES_AFTER);
+    state
+        .patient(patient_id)
+        .sessions
+        .iter()
+        .any(|session| session.live() && window.contains(&session.at))
+}
+
+/// "Window open, no session scheduled" for the dose of `base` (its entry, or its integration
+/// window's), given at `given_at`.
+fn window_suggestion(base: &Entry, given_at: OffsetDateTime, dose_id: Uuid) -> Entry {
+    let (opens_at, closes_at) = (
+        given_at + WINDOW_OPENS_AFTER,
+        given_at + WINDOW_CLOSES_AFTER,
+    );
+    Entry {
+        item: WINDOW_NO_SESSION.to_owned(),
+        kind: WINDOW_NO_SESSION.to_owned(),
+        scope: Some(Scope::Doses),
+        reach: Reach::TherapistSuggestion,
+        occurred_at: opens_at,
+        summary: format!(
+            "Integration window open until {}, no session scheduled",
+            rfc3339(closes_at)
+        ),
+        detail: json!({
+            "dose_id": dose_id,
+            "opens_at": rfc3339(opens_at),
+            "closes_at": rfc3339(closes_at),
+        }),
+        clinic_id: None,
+        ..base.clone()
+    }
+}
+
+/// The "window open, no session scheduled" suggestions to raise again once the session at `at`
+/// no longer counts (cancelled, entered in error): for every dose whose window holds `at`,
+/// is not corrected, has no suggestion now and no other live session.
+pub(crate) async fn restore_windows(
+    connection: &mut PgConnection,
+    state: &mut BatchState,
+    patient_id: Uuid,
+    at: OffsetDateTime,
+) -> Result<Vec<Entry>, ProjectionError> {
+    state
+        .flush(connection)
+        .await
+        .map_err(ProjectionError::applying)?;
+    let windows: Vec<WindowRow> = sqlx::query_as(&format!(
+        "SELECT w.position, w.event_index, w.event_id, w.actor_role, w.actor_id,
+                w.related_party, w.course_id, w.recorded_at,
+                (w.detail->>'administered_at')::timestamptz, (w.detail->>'dose_id')::uuid
+         FROM entries w
+         WHERE w.patient_id = $1 AND w.item = '{INTEGRATION_WINDOW}' AND w.correction IS NULL
+           AND (w.detail->>'opens_at')::timestamptz <= $2
+           AND (w.detail->>'closes_at')::timestamptz >= $2
+           AND NOT EXISTS (SELECT 1 FROM entries s
+               WHERE s.patient_id = w.patient_id AND s.position = w.position
+                 AND s.event_index = w.event_index AND s.item = '{WINDOW_NO_SESSION}')
+         ORDER BY w.position, w.event_index"
+    ))
+    .bind(patient_id)
+    .bind(at)
+    .fetch_all(&mut *connection)
+    .await
+    .map_err(ProjectionError::applying)?;
+    let mut restored = Vec::new();
+    for (
+        position,
+        event_index,
+        event_id,
+        role,
+        actor_id,
+        related,
+        course,
+        recorded_at,
+        given_at,
+        dose_id,
+    ) in windows
+    {
+        if session_in_window(state, patient_id, given_at) {
+            continue;
+        }
+        let Some(actor_role) = Role::ALL
+            .iter()
+            .map(Role::as_str)
+            .find(|name| *name == role)
+        else {
+            continue;
+        };
+        let base = Entry {
+            patient_id,
+            position,
+            event_index,
+            item: String::new(),
+            event_id,
+            family: Family::Dose.as_str(),
+            kind: String::new(),
+            scope: None,
+            course_id: course,
+            clinic_id: None,
+            actor_role,
+            actor_id,
+            related_party: related,
+            occurred_at: given_at,
+            recorded_at,
+            summary: String::new(),
+            detail: serde_json::Value::Null,
+            reach: Reach::TherapistSuggestion,
+        };
+        restored.push(window_suggestion(&base, given_at, dose_id));
+    }
+    Ok(restored)
+}
+
+type WindowRow = (
+    i64,
+    i32,
+    Uuid,
+    String,
+    Uuid,
+    Option<Uuid>,
+    Option<Uuid>,
+    OffsetDateTime,
+    OffsetDateTime,
+    Uuid,
+);
+
 /// Follows therapy sessions (scheduled, cancelled) and withdraws what a session makes untrue:
 /// a session scheduled into an open integration window withdraws its "window open, no session
-/// scheduled" suggestion, for every reader.
+/// scheduled" suggestion, for every reader. Returns the suggestions a cancellation brings
+/// back (`restore_windows`).
 pub(crate) async fn follow_sessions(
     connection: &mut PgConnection,
     state: &mut BatchState,
     event: &RecordedEvent,
-) -> Result<(), ProjectionError> {
+) -> Result<Vec<Entry>, ProjectionError> {
     let patient_id = *event.envelope.patient_id.as_uuid();
     match &event.payload {
         EventPayload::Target(TargetEvent::SessionScheduled(session)) => {
@@ -182,11 +297,15 @@ pub(crate) async fn follow_sessions(
                     ..session.clone()
                 })
                 .collect();
+            let mut restored = Vec::new();
             for session in cancelled {
+                let at = session.at;
                 state.put_session(patient_id, session);
+                restored.extend(restore_windows(connection, state, patient_id, at).await?);
             }
+            return Ok(restored);
         }
         _ => {}
     }
-    Ok(())
+    Ok(Vec::new())
 }

@@ -4,10 +4,10 @@
 
 mod support;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use carelog_projections::{Reader, TimelineEntry};
 use carelog_schemas::{Actor, Family, PartyId, PatientId, Role};
-use serde_json::json;
+use serde_json::{json, Value};
 use support::{actor, at, event, kinds, patient_actor, Harness};
 use uuid::Uuid;
 
@@ -112,7 +112,9 @@ impl Care {
         Ok(dose_id)
     }
 
-    async fn session(&self, harness: &mut Harness, session_at: &str) -> Result<()> {
+    /// Schedules a session; returns its id and the scheduling event's id.
+    async fn session(&self, harness: &mut Harness, session_at: &str) -> Result<(Uuid, Uuid)> {
+        let session_id = Uuid::new_v4();
         harness
             .append(
                 self.patient,
@@ -122,10 +124,24 @@ impl Care {
                     Family::Target,
                     "session_scheduled",
                     json!({
-                        "session_id": Uuid::new_v4(), "therapist_id": self.therapist,
+                        "session_id": session_id, "therapist_id": self.therapist,
                         "at": session_at,
                     }),
                 ),
+            )
+            .await?;
+        let scheduled = harness.last_event_id.context("the scheduling's event id")?;
+        Ok((session_id, scheduled))
+    }
+
+    /// A target-family event by the therapist (a cancellation, a correction).
+    async fn by_therapist(&self, harness: &mut Harness, kind: &str, data: Value) -> Result<()> {
+        harness
+            .append(
+                self.patient,
+                actor(Role::Therapist, self.therapist),
+                at("2026-03-06T12:00:00Z"),
+                event(Family::Target, kind, data),
             )
             .await?;
         Ok(())
@@ -219,6 +235,75 @@ async fn an_open_window_without_a_session_is_suggested_to_consented_therapists()
         0
     );
     assert_eq!(count(&harness, Reader::Auditor, &care, WINDOW).await?, 0);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_session_cancelled_or_entered_in_error_brings_the_window_suggestion_back() -> Result<()> {
+    let mut harness = Harness::running().await?;
+    let care = Care::start(&mut harness, "spravato").await?;
+    care.grant(&mut harness, &["doses", "sessions"]).await?;
+    // The window runs 03-04 09:30 to 03-06 09:30; two sessions in it.
+    care.dose(&mut harness, "2026-03-03T09:30:00Z").await?;
+    let (first, _) = care.session(&mut harness, "2026-03-04T15:00:00Z").await?;
+    let (_, second_scheduled) = care.session(&mut harness, "2026-03-05T15:00:00Z").await?;
+    harness.caught_up().await?;
+    let therapist = Reader::Therapist(care.therapist);
+    assert_eq!(count(&harness, therapist, &care, WINDOW).await?, 0);
+
+    // One of the two cancelled: the other still counts.
+    care.by_therapist(
+        &mut harness,
+        "session_cancelled",
+        json!({ "session_id": first }),
+    )
+    .await?;
+    harness.caught_up().await?;
+    assert_eq!(count(&harness, therapist, &care, WINDOW).await?, 0);
+
+    // The other entered in error: nothing is scheduled in the window any more.
+    care.by_therapist(
+        &mut harness,
+        "entry_corrected",
+        json!({ "corrects": second_scheduled, "kind": "entered_in_error", "reason": "typo" }),
+    )
+    .await?;
+    harness.caught_up().await?;
+    let therapist_view = harness.timeline(therapist, care.patient).await?;
+    let suggestions = items(&therapist_view, WINDOW);
+    assert_eq!(suggestions.len(), 1, "{:?}", kinds(&therapist_view));
+    assert_eq!(
+        suggestions[0].occurred_at,
+        at("2026-03-04T09:30:00Z").to_datetime()
+    );
+    assert_eq!(suggestions[0].detail["closes_at"], "2026-03-06T09:30:00Z");
+    assert_eq!(suggestions[0].basis, "consent");
+    assert_eq!(count(&harness, Reader::Auditor, &care, WINDOW).await?, 1);
+    let other = Reader::Therapist(care.unconsented_therapist);
+    assert_eq!(count(&harness, other, &care, WINDOW).await?, 0);
+
+    // A new session in the window withdraws it again; cancelling that one restores it.
+    let (third, _) = care.session(&mut harness, "2026-03-05T16:00:00Z").await?;
+    harness.caught_up().await?;
+    assert_eq!(count(&harness, therapist, &care, WINDOW).await?, 0);
+    care.by_therapist(
+        &mut harness,
+        "session_cancelled",
+        json!({ "session_id": third }),
+    )
+    .await?;
+    harness.caught_up().await?;
+    assert_eq!(count(&harness, therapist, &care, WINDOW).await?, 1);
+
+    // The rebuilt read models say the same.
+    let live = support::read_models(&harness.pool).await?;
+    harness.stop_projector().await?;
+    harness.rebuild(2).await?;
+    support::assert_same_models(
+        &live,
+        &support::read_models(&harness.pool).await?,
+        "rebuilt",
+    );
     Ok(())
 }
 

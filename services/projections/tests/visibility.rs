@@ -4,7 +4,7 @@
 
 mod support;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use carelog_projections::Reader;
 use carelog_schemas::{Family, PartyId, PatientId, Role};
 use serde_json::json;
@@ -847,5 +847,87 @@ async fn the_same_ids_used_by_two_patients_stay_apart() -> Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_course_end_entered_in_error_gives_its_clinic_the_safety_alerts_again() -> Result<()> {
+    let mut harness = Harness::running().await?;
+    let care = Care::new();
+    let clinic = actor(Role::Clinic, care.clinic);
+    let patient = patient_actor(care.patient);
+    harness
+        .append(
+            care.patient,
+            clinic,
+            at("2026-03-02T09:00:00Z"),
+            event(
+                Family::Dose,
+                "course_started",
+                json!({
+                    "course_id": care.course_id, "clinic_id": care.clinic, "path": "ketamine",
+                    "prescriber_id": Uuid::new_v4(), "age_65_or_older": false,
+                }),
+            ),
+        )
+        .await?;
+    harness
+        .append(
+            care.patient,
+            clinic,
+            at("2026-03-03T09:00:00Z"),
+            event(
+                Family::Dose,
+                "course_ended",
+                json!({
+                    "course_id": care.course_id, "reason": "completed",
+                }),
+            ),
+        )
+        .await?;
+    let ended = harness.last_event_id.context("the course end's event id")?;
+    let item9 = || {
+        event(
+            Family::Observation,
+            "scale_scored",
+            json!({
+                "score": {"instrument": "phq9", "items": [2, 1, 2, 1, 0, 1, 1, 0, 1], "total": 9},
+                "flags": ["phq9_item9_positive"],
+            }),
+        )
+    };
+    harness
+        .append(care.patient, patient, at("2026-03-04T13:00:00Z"), item9())
+        .await?;
+    harness.caught_up().await?;
+    let alerts = |entries: &[carelog_projections::TimelineEntry]| {
+        entries
+            .iter()
+            .filter(|entry| entry.kind.starts_with("safety_alert"))
+            .count()
+    };
+    let seen = harness
+        .timeline(Reader::Clinic(care.clinic), care.patient)
+        .await?;
+    assert_eq!(alerts(&seen), 0, "the course has ended: no treating clinic");
+
+    harness
+        .append(care.patient, clinic, at("2026-03-05T09:00:00Z"), event(Family::Dose, "entry_corrected", json!({
+            "corrects": ended, "kind": "entered_in_error", "reason": "ended the wrong course",
+        })))
+        .await?;
+    harness
+        .append(care.patient, patient, at("2026-03-06T13:00:00Z"), item9())
+        .await?;
+    harness.caught_up().await?;
+    let seen = harness
+        .timeline(Reader::Clinic(care.clinic), care.patient)
+        .await?;
+    assert_eq!(
+        alerts(&seen),
+        1,
+        "the course is open again: {:?}",
+        kinds(&seen)
+    );
     Ok(())
 }
