@@ -10,7 +10,7 @@ use futures::StreamExt;
 use sqlx::{Acquire as _, PgConnection, PgPool, Postgres, Transaction};
 
 use crate::apply::{apply_commit, wants};
-use crate::state::{BatchState, Wanted};
+use crate::state::{BatchState, StateCache, Wanted};
 use crate::{checkpoint, dead_letter, ProjectionError};
 
 /// A message of the care log on its way into the read models.
@@ -95,7 +95,13 @@ pub(crate) async fn apply_in_transaction(
         prepared.push(prepare(with_raw_payload(care_log, item).await?));
         next = position + 1;
     }
-    apply_prepared(transaction, &mut outcome, prepared).await?;
+    apply_prepared(
+        transaction,
+        &mut outcome,
+        prepared,
+        &mut StateCache::default(),
+    )
+    .await?;
     if outcome.checkpoint > start {
         checkpoint::write(transaction, outcome.checkpoint).await?;
     }
@@ -105,10 +111,12 @@ pub(crate) async fn apply_in_transaction(
 /// Applies messages of the log that need no ordering against a checkpoint: a rebuild's worker
 /// gets every position of its patients exactly once, in log order, and writes no checkpoint
 /// (the rebuild writes it when every worker is done). Parks as `apply_in_transaction` does.
+/// `cache` carries the worker's patients' state from batch to batch (`StateCache`).
 pub(crate) async fn apply_partition(
     transaction: &mut Transaction<'_, Postgres>,
     care_log: &CareLog,
     incoming: Vec<Incoming>,
+    cache: &mut StateCache,
 ) -> Result<BatchOutcome, ProjectionError> {
     let mut prepared = Vec::with_capacity(incoming.len());
     for item in incoming {
@@ -120,7 +128,7 @@ pub(crate) async fn apply_partition(
         prepared.push(prepare(with_raw_payload(care_log, item).await?));
     }
     let mut outcome = BatchOutcome::default();
-    apply_prepared(transaction, &mut outcome, prepared).await?;
+    apply_prepared(transaction, &mut outcome, prepared, cache).await?;
     Ok(outcome)
 }
 
@@ -130,6 +138,7 @@ async fn apply_prepared(
     transaction: &mut Transaction<'_, Postgres>,
     outcome: &mut BatchOutcome,
     prepared: Vec<Prepared>,
+    cache: &mut StateCache,
 ) -> Result<(), ProjectionError> {
     if prepared.is_empty() {
         return Ok(());
@@ -139,7 +148,12 @@ async fn apply_prepared(
         .await
         .map_err(ProjectionError::database("open a batch's savepoint"))?;
     let mut fast = *outcome;
-    match apply_all(&mut savepoint, &mut fast, &prepared).await {
+    let applied = apply_all(&mut savepoint, &mut fast, &prepared, cache).await;
+    if applied.is_err() {
+        // What the batch took from the cache is gone with its state.
+        cache.clear();
+    }
+    match applied {
         Ok(()) => {
             savepoint
                 .commit()
@@ -271,6 +285,7 @@ async fn apply_all(
     connection: &mut PgConnection,
     outcome: &mut BatchOutcome,
     prepared: &[Prepared],
+    cache: &mut StateCache,
 ) -> Result<(), ProjectionError> {
     let mut wanted = Wanted::default();
     for item in prepared {
@@ -278,7 +293,7 @@ async fn apply_all(
             wants(stored, &mut wanted);
         }
     }
-    let mut state = BatchState::load(connection, &wanted)
+    let mut state = BatchState::load_from(connection, &wanted, cache)
         .await
         .map_err(ProjectionError::database("load the batch's state"))?;
     for item in prepared {
@@ -310,7 +325,9 @@ async fn apply_all(
     state
         .flush(connection)
         .await
-        .map_err(ProjectionError::database("write a batch's rows"))
+        .map_err(ProjectionError::database("write a batch's rows"))?;
+    state.keep_in(cache);
+    Ok(())
 }
 
 /// A message a replay could not decode, fetched again as raw bytes, so that it is parked with

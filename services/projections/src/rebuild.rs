@@ -22,6 +22,7 @@ use sqlx::{Connection as _, PgConnection, PgPool};
 
 use crate::batch::{apply_in_transaction, apply_partition, Incoming};
 use crate::database::{check_schema_name, from_db_position};
+use crate::state::StateCache;
 use crate::{checkpoint, sweep, ProjectionError};
 
 /// Key of the session advisory lock held by a running rebuild ("rebuild" in ASCII).
@@ -389,13 +390,16 @@ async fn work(
     mut batches: tokio::sync::mpsc::Receiver<Vec<Incoming>>,
     done: tokio::sync::mpsc::UnboundedSender<(u64, crate::BatchOutcome)>,
 ) -> Result<(), ProjectionError> {
+    // This worker alone writes its patients' rows: their state can stay in memory between
+    // batches (dropped whenever a batch fails).
+    let mut cache = StateCache::default();
     while let Some(incoming) = batches.recv().await {
         let events = events_in(&incoming);
         let mut transaction = pool
             .begin()
             .await
             .map_err(ProjectionError::database("begin a rebuild batch"))?;
-        let outcome = apply_partition(&mut transaction, &care_log, incoming).await?;
+        let outcome = apply_partition(&mut transaction, &care_log, incoming, &mut cache).await?;
         transaction
             .commit()
             .await

@@ -131,6 +131,29 @@ pub(crate) struct Wanted {
     pub(crate) granting: BTreeSet<Uuid>,
 }
 
+/// What a rebuild worker keeps of its patients between batches, so that a batch loads only the
+/// patients and doses it has not seen yet. Sound only where the holder is the only writer of
+/// those patients' rows (a rebuild worker in its own schema): the state a batch leaves in
+/// memory is what the tables hold after it commits, because every change a batch makes to the
+/// state tables is made to its in-memory state too (a correction reloads its patient). A batch
+/// that fails, or is applied again commit by commit, empties the cache. Bounded: past
+/// `MAX_CACHED_PATIENTS` patients or `MAX_CACHED_DOSES` doses it starts over.
+#[derive(Debug, Default)]
+pub(crate) struct StateCache {
+    patients: HashMap<Uuid, PatientState>,
+    doses: HashMap<(Uuid, Uuid), Uuid>,
+}
+
+const MAX_CACHED_PATIENTS: usize = 20_000;
+const MAX_CACHED_DOSES: usize = 200_000;
+
+impl StateCache {
+    pub(crate) fn clear(&mut self) {
+        self.patients.clear();
+        self.doses.clear();
+    }
+}
+
 /// The state of one batch: see the module's documentation.
 #[derive(Debug, Default)]
 pub(crate) struct BatchState {
@@ -146,13 +169,42 @@ impl BatchState {
         connection: &mut PgConnection,
         wanted: &Wanted,
     ) -> Result<BatchState, sqlx::Error> {
+        BatchState::load_from(connection, wanted, &mut StateCache::default()).await
+    }
+
+    /// Loads what `wanted` names and `cache` does not hold; takes the rest from `cache`.
+    pub(crate) async fn load_from(
+        connection: &mut PgConnection,
+        wanted: &Wanted,
+        cache: &mut StateCache,
+    ) -> Result<BatchState, sqlx::Error> {
         let mut state = BatchState::default();
+        let mut missing = BTreeSet::new();
+        for patient_id in &wanted.patients {
+            match cache.patients.remove(patient_id) {
+                Some(known) => {
+                    state.patients.insert(*patient_id, known);
+                }
+                None => {
+                    missing.insert(*patient_id);
+                }
+            }
+        }
+        let history_of = wanted.granting.intersection(&missing).copied().collect();
         state
-            .load_patients(connection, &wanted.patients, &wanted.granting)
+            .load_patients(connection, &missing, &history_of)
             .await?;
-        if !wanted.doses.is_empty() {
-            let (dose_patients, dose_ids): (Vec<Uuid>, Vec<Uuid>) =
-                wanted.doses.iter().copied().unzip();
+        let mut doses = Vec::new();
+        for key in &wanted.doses {
+            match cache.doses.get(key) {
+                Some(course_id) => {
+                    state.doses.insert(*key, *course_id);
+                }
+                None => doses.push(*key),
+            }
+        }
+        if !doses.is_empty() {
+            let (dose_patients, dose_ids): (Vec<Uuid>, Vec<Uuid>) = doses.into_iter().unzip();
             let rows: Vec<(Uuid, Uuid, Uuid)> = sqlx::query_as(
                 "SELECT d.patient_id, d.dose_id, d.course_id
                  FROM unnest($1::uuid[], $2::uuid[]) AS wanted(patient_id, dose_id)
@@ -269,6 +321,17 @@ impl BatchState {
         self.flush(connection).await?;
         let patient = BTreeSet::from([patient_id]);
         self.load_patients(connection, &patient, &patient).await
+    }
+
+    /// Hands the batch's state to `cache` for the next batch (after its writes were flushed).
+    pub(crate) fn keep_in(self, cache: &mut StateCache) {
+        if cache.patients.len() + self.patients.len() > MAX_CACHED_PATIENTS
+            || cache.doses.len() + self.doses.len() > MAX_CACHED_DOSES
+        {
+            cache.clear();
+        }
+        cache.patients.extend(self.patients);
+        cache.doses.extend(self.doses);
     }
 
     /// The patient's state (empty for a patient the batch did not load: a new one).
