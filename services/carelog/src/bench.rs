@@ -1,7 +1,7 @@
 //! `carelog bench`: the care log's appends beside raw JetStream publishes of payloads of the
 //! same size, in the same mode, on one private nats-server, in one run; then commands over
 //! NATS request-reply against the four command services (`commands.rs`); the projections'
-//! rebuild and live lag (`projections.rs`, only with `--only projections`).
+//! rebuild and live lag (`projections.rs`), last, on a private nats-server of its own.
 
 mod commands;
 mod projections;
@@ -36,9 +36,8 @@ pub(crate) struct BenchArgs {
     /// Repeats of each measurement (raw and carelog alternating); the median is reported.
     #[arg(long, default_value_t = 5)]
     repeats: usize,
-    /// Run only one part (default: `log` and `commands`; `projections` runs only when asked
-    /// for, it takes minutes). `commands` still measures the raw pipelined publishes it is
-    /// compared with.
+    /// Run only one part (default: all three, `projections` last). `commands` still measures
+    /// the raw pipelined publishes it is compared with.
     #[arg(long, value_enum)]
     only: Option<Part>,
     #[command(flatten)]
@@ -55,7 +54,7 @@ pub(crate) enum Part {
     /// Commands over NATS request-reply (issue 3).
     Commands,
     /// Rebuild of the read models and the live projector's lag (issue 4; needs PostgreSQL at
-    /// `DATABASE_URL`). Not part of the default run.
+    /// `DATABASE_URL`).
     Projections,
 }
 
@@ -177,6 +176,11 @@ async fn run_on_this_thread(args: BenchArgs) -> Result<()> {
         "the benchmark log does not verify: {:?}",
         report.first_break
     );
+    if args.only.is_none() {
+        // On a private nats-server of its own: the log it rebuilds holds only its own fill.
+        println!();
+        projections::run(&args.projections).await?;
+    }
     Ok(())
 }
 
