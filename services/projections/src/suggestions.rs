@@ -7,7 +7,8 @@
 //!   and no other live session is left in the window, it comes back (to the therapists whose
 //!   consent covers it then). Scope `doses`: it reveals when the dose was given.
 //! - **notch suggested**: raised by the practice that makes a target's last three practices
-//!   (since its last notch, in log order, corrected ones left out) all done and easy; once per
+//!   (since its last notch, by the day they were done, ties in log order, as the target
+//!   service's notch rule counts them; corrected ones left out) all done and easy; once per
 //!   streak, none for a retired target. Scope `targets`.
 //!
 //! Both are decided from the patient's entries (the whole history) as the log is applied, so a rebuild raises and
@@ -59,9 +60,11 @@ pub(crate) async fn raise(
                 .flush(connection)
                 .await
                 .map_err(ProjectionError::applying)?;
-            let reached = streak_just_reached_three(connection, patient_id, target_id)
-                .await
-                .map_err(ProjectionError::applying)?;
+            let practice_key = (event_entry.position, event_entry.event_index);
+            let reached =
+                streak_just_reached_three(connection, patient_id, target_id, practice_key)
+                    .await
+                    .map_err(ProjectionError::applying)?;
             if !reached {
                 return Ok(Vec::new());
             }
@@ -79,16 +82,21 @@ pub(crate) async fn raise(
     }
 }
 
-/// Whether the target's last three practices since its last notch are done and easy, and the
-/// one before them (if any) is not: one suggestion per streak.
+/// Whether the practice at `practice` (position, event index) makes the target's last three
+/// practices since its last notch done and easy, the one before them (if any) not: one
+/// suggestion per streak. "Last" by the day they were done, ties in log order — the order the
+/// target service's notch rule uses — so a late-logged practice lands in its place, and one
+/// landing before the last three raises nothing.
 async fn streak_just_reached_three(
     connection: &mut PgConnection,
     patient_id: Uuid,
     target_id: Uuid,
+    practice: (i64, i32),
 ) -> Result<bool, sqlx::Error> {
     let target = target_id.to_string();
-    let rows: Vec<(bool,)> = sqlx::query_as(
-        "SELECT detail->>'outcome' = 'done' AND detail->>'ease' = 'easy' FROM entries
+    let rows: Vec<(bool, i64, i32)> = sqlx::query_as(
+        "SELECT detail->>'outcome' = 'done' AND detail->>'ease' = 'easy', position, event_index
+         FROM entries
          WHERE patient_id = $1 AND item = 'event'
            AND kind = 'target_practiced' AND correction IS NULL AND detail->>'target_id' = $2
            AND position > (SELECT coalesce(max(position), 0) FROM entries
@@ -97,15 +105,22 @@ async fn streak_just_reached_three(
            AND NOT EXISTS (SELECT 1 FROM entries r
                WHERE r.patient_id = $1 AND r.item = 'event'
                  AND r.kind = 'target_retired' AND r.detail->>'target_id' = $2)
-         ORDER BY position DESC, event_index DESC
+         ORDER BY (detail->>'on')::date DESC, position DESC, event_index DESC
          LIMIT 4",
     )
     .bind(patient_id)
     .bind(&target)
     .fetch_all(&mut *connection)
     .await?;
-    let easy: Vec<bool> = rows.into_iter().map(|(easy,)| easy).collect();
-    Ok(easy.len() >= 3 && easy[..3].iter().all(|easy| *easy) && easy.get(3) != Some(&true))
+    let among_last_three = rows
+        .iter()
+        .take(3)
+        .any(|(_, position, index)| (*position, *index) == practice);
+    let easy: Vec<bool> = rows.into_iter().map(|(easy, _, _)| easy).collect();
+    Ok(among_last_three
+        && easy.len() >= 3
+        && easy[..3].iter().all(|easy| *easy)
+        && easy.get(3) != Some(&true))
 }
 
 /// Whether a live session of the patient falls in the integration window of a dose given at

@@ -391,6 +391,46 @@ async fn three_done_and_easy_practices_in_a_row_suggest_one_notch() -> Result<()
     Ok(())
 }
 
+#[tokio::test]
+async fn practices_count_by_the_day_they_were_done_as_the_notch_rule_does() -> Result<()> {
+    let mut harness = Harness::running().await?;
+    let care = Care::start(&mut harness, "spravato").await?;
+    care.grant(&mut harness, &["targets"]).await?;
+    let target_id = Uuid::new_v4();
+    harness
+        .append(
+            care.patient,
+            actor(Role::Therapist, care.therapist),
+            at("2026-03-02T15:00:00Z"),
+            event(
+                Family::Target,
+                "target_set",
+                json!({
+                    "target_id": target_id, "category": "behavioral_activation", "menu_item": null,
+                    "description": "walk outside for 15 minutes", "plan": "every other day",
+                }),
+            ),
+        )
+        .await?;
+    let therapist = Reader::Therapist(care.therapist);
+    // Logged in this order; the hard one of the 5th is logged late.
+    for (day, ease) in [(7, "easy"), (8, "easy"), (5, "hard")] {
+        care.practice(&mut harness, target_id, day, ease).await?;
+    }
+    harness.caught_up().await?;
+    assert_eq!(count(&harness, therapist, &care, NOTCH).await?, 0);
+    // By day: the 7th, 8th and 9th done and easy, the 5th before them hard: a streak (in log
+    // order the late hard one would sit among the last three).
+    care.practice(&mut harness, target_id, 9, "easy").await?;
+    harness.caught_up().await?;
+    assert_eq!(count(&harness, therapist, &care, NOTCH).await?, 1);
+    // A late easy practice before the streak changes nothing: no second suggestion.
+    care.practice(&mut harness, target_id, 3, "easy").await?;
+    harness.caught_up().await?;
+    assert_eq!(count(&harness, therapist, &care, NOTCH).await?, 1);
+    Ok(())
+}
+
 /// The next-dose-due hints of the patient's timeline read at `now`.
 async fn hints(
     harness: &Harness,
