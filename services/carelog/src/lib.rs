@@ -63,6 +63,28 @@ pub async fn connect_care_log(config: &Config) -> Result<CareLog> {
 
 /// Connects to NATS, sets up the care stream, and returns both the connection and the log.
 async fn connect(config: &Config) -> Result<(async_nats::Client, CareLog)> {
+    let (client, shown_url) = nats_client(config).await?;
+    let connect = CareLog::connect(client.clone(), config.care_log_config());
+    tokio::time::timeout(Duration::from_secs(30), connect)
+        .await
+        .with_context(|| format!("NATS at {shown_url} did not answer within 30 s"))?
+        .context("set up the care stream")
+        .map(|care_log| (client, care_log))
+}
+
+/// Connects to NATS and opens the care stream as it is, changing nothing: what a read-only
+/// user (the auditor) may do.
+async fn open_care_log(config: &Config) -> Result<CareLog> {
+    let (client, shown_url) = nats_client(config).await?;
+    let open = CareLog::open(client, config.care_log_config());
+    tokio::time::timeout(Duration::from_secs(30), open)
+        .await
+        .with_context(|| format!("NATS at {shown_url} did not answer within 30 s"))?
+        .context("open the care stream")
+}
+
+/// A NATS connection to `NATS_URL` (a login in the URL included), and the URL to show.
+async fn nats_client(config: &Config) -> Result<(async_nats::Client, String)> {
     let shown_url = carelog_commands::redact_nats_url(&config.nats_url);
     let (options, servers) = carelog_commands::nats_connect_options(&config.nats_url)?;
     let client = options
@@ -71,12 +93,7 @@ async fn connect(config: &Config) -> Result<(async_nats::Client, CareLog)> {
         .connect(servers)
         .await
         .with_context(|| format!("connect to NATS at {shown_url}"))?;
-    let connect = CareLog::connect(client.clone(), config.care_log_config());
-    tokio::time::timeout(Duration::from_secs(30), connect)
-        .await
-        .with_context(|| format!("NATS at {shown_url} did not answer within 30 s"))?
-        .context("set up the care stream")
-        .map(|care_log| (client, care_log))
+    Ok((client, shown_url))
 }
 
 /// Runs the system until `shutdown` completes: the care log, the four command services (its
@@ -196,9 +213,10 @@ pub async fn projections_rebuild(
     outcome
 }
 
-/// Verifies the whole care log and fails at the first break.
+/// Verifies the whole care log and fails at the first break. Changes nothing, so it runs as
+/// a read-only NATS user too (`auditor` in `infra/nats/authorization.conf`).
 pub async fn verify(config: Config) -> Result<()> {
-    let care_log = connect_care_log(&config).await?;
+    let care_log = open_care_log(&config).await?;
     let report = care_log.verify_log().await.context("walk the care log")?;
     match report.first_break {
         None => {

@@ -59,6 +59,8 @@ pub enum SetupError {
     Config(#[from] ConfigError),
     #[error("create or update the JetStream stream {stream}: {reason}")]
     Stream { stream: String, reason: String },
+    #[error("open the JetStream stream {stream}: {reason}")]
+    Open { stream: String, reason: String },
 }
 
 /// A handle on the care log. Cheap to clone; clones share the connection.
@@ -98,6 +100,37 @@ impl CareLog {
                 reason: error.to_string(),
             })?;
         tracing::debug!(stream = %config.stream_name, replicas = config.replicas, "care stream ready");
+        Ok(CareLog {
+            jetstream,
+            stream,
+            config,
+            cache: std::sync::Arc::default(),
+        })
+    }
+
+    /// A handle on the care stream as it is, without creating or changing it: for readers
+    /// whose NATS user may not manage streams (an auditor's `carelog verify`). Fails when the
+    /// stream does not exist. Appending through it works only where the user may publish.
+    pub async fn open(
+        client: async_nats::Client,
+        config: CareLogConfig,
+    ) -> Result<CareLog, SetupError> {
+        config.validate()?;
+        let mut jetstream = jetstream::new(client);
+        jetstream.set_timeout(config.ack_timeout);
+        let open_error = |error: &dyn std::fmt::Display| SetupError::Open {
+            stream: config.stream_name.clone(),
+            reason: error.to_string(),
+        };
+        // Asks for the stream's info: a missing stream is an error here, not at the first read.
+        jetstream
+            .get_stream(&config.stream_name)
+            .await
+            .map_err(|error| open_error(&error))?;
+        let stream = jetstream
+            .get_stream_no_info(&config.stream_name)
+            .await
+            .map_err(|error| open_error(&error))?;
         Ok(CareLog {
             jetstream,
             stream,

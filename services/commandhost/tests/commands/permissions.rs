@@ -415,3 +415,35 @@ async fn a_login_in_the_url_also_works_with_a_server_without_users() -> Result<(
     client.flush().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn the_auditor_verifies_the_log_read_only_and_cannot_change_the_stream() -> Result<()> {
+    let system = AuthorizedSystem::start().await?;
+    let cast = Cast::new();
+    let patient = system.server.client_as(NatsUser::Patient).await?;
+    let reply = send(&patient, "consent.grant", &consent_grant(&cast)).await?;
+    assert_eq!(reply["ok"], json!(true), "{reply}");
+
+    // What `carelog verify` does, as the auditor.
+    let auditor = system.server.client_as(NatsUser::Auditor).await?;
+    let log = CareLog::open(auditor.clone(), CareLogConfig::default())
+        .await
+        .context("open the care stream as the auditor")?;
+    let report = log.verify_log().await?;
+    assert!(
+        report.is_intact() && report.commits_checked == 1,
+        "{report:?}"
+    );
+    // Setting the stream up (create or update) is not the auditor's to do: the server drops
+    // the request, so it fails or goes unanswered.
+    let set_up = tokio::time::timeout(
+        Duration::from_secs(2),
+        CareLog::connect(auditor, CareLogConfig::default()),
+    )
+    .await;
+    assert!(
+        !matches!(set_up, Ok(Ok(_))),
+        "the auditor could set the care stream up"
+    );
+    system.stop().await
+}
