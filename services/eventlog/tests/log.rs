@@ -280,6 +280,29 @@ async fn setting_up_the_stream_twice_is_harmless_and_explicit() -> Result<()> {
 }
 
 #[tokio::test]
+async fn opening_reads_the_stream_as_it_is_and_fails_when_there_is_none() -> Result<()> {
+    let server = carelog_testkit::NatsServer::start().await?;
+    let missing = CareLog::open(server.client().await?, CareLogConfig::default()).await;
+    assert!(
+        matches!(missing, Err(carelog_eventlog::SetupError::Open { .. })),
+        "{missing:?}"
+    );
+    // Opening created nothing.
+    let jetstream = async_nats::jetstream::new(server.client().await?);
+    assert!(jetstream.get_stream("CARE").await.is_err());
+
+    let log = CareLog::connect(server.client().await?, CareLogConfig::default()).await?;
+    appended(
+        log.append(draft_for(PatientId::new_random()), AggregateHead::EMPTY)
+            .await,
+    )?;
+    let opened = CareLog::open(server.client().await?, CareLogConfig::default()).await?;
+    assert_eq!(opened.last_position().await?, 1);
+    assert!(opened.verify_log().await?.is_intact());
+    Ok(())
+}
+
+#[tokio::test]
 async fn garbage_on_a_care_subject_is_a_typed_error_with_its_position() -> Result<()> {
     let (server, log) = start().await?;
     let patient = PatientId::new_random();
