@@ -19,7 +19,7 @@ pub mod state;
 
 pub use connection::{development_nats_url, nats_connect_options, redact_nats_url, InvalidNatsUrl};
 pub use correction::check_correction;
-pub use envelope::{parse_data, parse_envelope, CommandMeta, RawCommand};
+pub use envelope::{parse_data, parse_envelope, CommandData, CommandMeta, RawCommand};
 pub use error::{CommandError, ErrorCode};
 pub use runtime::{
     commit_id_for, execute, Context, NewEvent, Outcome, Request, RuntimeOptions, Service,

@@ -3,18 +3,19 @@
 //! conflict start over, a bounded number of times.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use carelog_eventlog::{
     AggregateHistory, AggregateKey, AppendError, AppendOutcome, CareLog, ReadError, StoredCommit,
 };
 use carelog_schemas::{
-    Actor, CommandId, CommitDraft, CommitId, EventId, EventPayload, EventRecord, Family, PatientId,
-    RecordedEvent, Timestamp,
+    Actor, CommandId, Commit, CommitDraft, CommitId, EventId, EventPayload, EventRecord, Family,
+    PatientId, RecordedEvent, Timestamp,
 };
 use sha2::{Digest, Sha256};
 
-use crate::envelope::{parse_envelope, CommandMeta};
+use crate::envelope::{parse_envelope, CommandData, CommandMeta};
 use crate::error::{CommandError, ErrorCode};
 use crate::state::{ConsentState, DoseState};
 
@@ -86,7 +87,7 @@ pub trait Service: Send + Sync + 'static {
     type Command: Send + Sync + 'static;
 
     /// Reads a command's `data`; `name` is one of [`Service::COMMANDS`].
-    fn parse(&self, name: &str, data: serde_json::Value) -> Result<Self::Command, CommandError>;
+    fn parse(&self, name: &str, data: CommandData<'_>) -> Result<Self::Command, CommandError>;
 
     /// Checks the command against the rules on the state in `context` and returns the events
     /// to append (at least one), or why not.
@@ -170,7 +171,8 @@ pub enum Outcome {
     Accepted {
         command_id: CommandId,
         position: u64,
-        events: Vec<RecordedEvent>,
+        /// The commit holding its events (one reply, not one copy of the events per reply).
+        commit: Arc<Commit>,
         replayed: bool,
     },
     /// Refused; nothing was appended.
@@ -181,20 +183,63 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// The reply body (see README.md beside this crate). A replay's body is byte-for-byte the
-    /// first answer's; only the `Carelog-Replayed` header tells them apart.
+    /// The events of an accepted command, each with its full envelope; none for a rejection.
+    pub fn events(&self) -> Vec<RecordedEvent> {
+        match self {
+            Outcome::Accepted {
+                position, commit, ..
+            } => commit.recorded_events(*position),
+            Outcome::Rejected { .. } => Vec::new(),
+        }
+    }
+
+    /// The reply body as it is sent: the bytes of [`Outcome::to_json`] printed, an acceptance
+    /// written straight from its commit. A replay's body is byte-for-byte the first answer's;
+    /// only the `Carelog-Replayed` header tells them apart.
+    pub fn reply_body(&self) -> Vec<u8> {
+        let Outcome::Accepted {
+            command_id,
+            position,
+            commit,
+            ..
+        } = self
+        else {
+            return self.to_json().to_string().into_bytes();
+        };
+        // The keys in the order the printed `serde_json::Value` has them (sorted).
+        let mut body = Vec::with_capacity(REPLY_CAPACITY);
+        body.extend_from_slice(b"{\"command_id\":\"");
+        body.extend_from_slice(
+            command_id
+                .as_uuid()
+                .hyphenated()
+                .encode_lower(&mut uuid::Uuid::encode_buffer())
+                .as_bytes(),
+        );
+        body.extend_from_slice(b"\",\"events\":");
+        if let Err(error) = RecordedEvent::write_json_array(commit, *position, &mut body) {
+            // Printing our own events cannot fail; should it, the slower form says the same.
+            tracing::error!(%error, "could not write a reply's events");
+            return self.to_json().to_string().into_bytes();
+        }
+        body.extend_from_slice(b",\"ok\":true,\"position\":");
+        body.extend_from_slice(position.to_string().as_bytes());
+        body.push(b'}');
+        body
+    }
+
+    /// The reply body as a JSON value (see README.md beside this crate).
     pub fn to_json(&self) -> serde_json::Value {
         match self {
             Outcome::Accepted {
                 command_id,
                 position,
-                events,
                 ..
             } => serde_json::json!({
                 "ok": true,
                 "command_id": command_id,
                 "position": position,
-                "events": events.iter().map(RecordedEvent::to_json).collect::<Vec<_>>(),
+                "events": self.events().iter().map(RecordedEvent::to_json).collect::<Vec<_>>(),
             }),
             Outcome::Rejected { command_id, error } => serde_json::json!({
                 "ok": false,
@@ -204,6 +249,9 @@ impl Outcome {
         }
     }
 }
+
+/// Room for a typical reply (one event), so writing it rarely reallocates.
+const REPLY_CAPACITY: usize = 1024;
 
 /// The commit id of a command's commit on an aggregate: a UUIDv8 made of SHA-256 over the
 /// command id and the aggregate, so every delivery of the command produces the same
@@ -248,7 +296,7 @@ fn replay(stored: &StoredCommit, actor: Actor) -> Outcome {
     Outcome::Accepted {
         command_id,
         position: stored.position,
-        events: stored.commit.recorded_events(stored.position),
+        commit: stored.commit.clone(),
         replayed: true,
     }
 }
@@ -403,7 +451,7 @@ async fn attempt<S: Service>(
             Ok(Attempt::Done(Outcome::Accepted {
                 command_id: request.meta.command_id,
                 position: appended.position,
-                events: appended.commit.recorded_events(appended.position),
+                commit: appended.commit,
                 replayed: false,
             }))
         }
@@ -465,5 +513,72 @@ mod tests {
             commit_id_for(CommandId::new_random(), dose)
         );
         assert_eq!(commit_id_for(command, dose).as_uuid().get_version_num(), 8);
+    }
+
+    #[test]
+    fn a_reply_is_written_as_its_json_value_prints() {
+        let command_id = CommandId::new_random();
+        let patient_id = PatientId::new_random();
+        let event = |data: serde_json::Value| EventRecord {
+            event_id: EventId::now_v7(),
+            occurred_at: Timestamp::now(),
+            payload: EventPayload::from_json_parts(
+                Family::Observation,
+                "observation_recorded",
+                1,
+                data,
+            )
+            .expect("valid observation"),
+        };
+        let draft = CommitDraft {
+            commit_id: commit_id_for(command_id, AggregateKey::new(patient_id, Family::Dose)),
+            command_id,
+            correlation_id: carelog_schemas::CorrelationId::new_random(),
+            patient_id,
+            family: Family::Observation,
+            actor: Actor {
+                role: carelog_schemas::Role::Patient,
+                party_id: crate::authorize::patient_party(patient_id),
+            },
+            events: vec![
+                event(serde_json::json!({
+                    "observation_id": uuid::Uuid::new_v4(), "value": { "mood": 6 }, "flags": []
+                })),
+                event(serde_json::json!({
+                    "observation_id": uuid::Uuid::new_v4(),
+                    "value": { "note": "slept \"well\" \u{e9}\n" },
+                    "flags": ["red_flag_symptom_within_72h"]
+                })),
+            ],
+        };
+        let (commit, _) = Commit::seal(
+            draft,
+            Timestamp::now(),
+            17,
+            carelog_schemas::CommitHash::GENESIS,
+        )
+        .expect("seal");
+        let outcomes = [
+            Outcome::Accepted {
+                command_id,
+                position: 18,
+                commit: Arc::new(commit),
+                replayed: false,
+            },
+            Outcome::Rejected {
+                command_id: Some(command_id),
+                error: CommandError::violated("a_rule", "refused").at("data.x"),
+            },
+            Outcome::Rejected {
+                command_id: None,
+                error: CommandError::new(ErrorCode::Invalid, "not JSON"),
+            },
+        ];
+        for outcome in outcomes {
+            assert_eq!(
+                String::from_utf8(outcome.reply_body()).expect("UTF-8"),
+                outcome.to_json().to_string()
+            );
+        }
     }
 }

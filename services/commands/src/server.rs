@@ -246,7 +246,7 @@ async fn handle<S: Service>(
     if let Outcome::Accepted { replayed: true, .. } = outcome {
         headers.insert(REPLAYED_HEADER, "true");
     }
-    let body = outcome.to_json().to_string();
+    let body = outcome.reply_body();
     if let Err(error) = client
         .publish_with_headers(reply_to, headers, body.into())
         .await
@@ -262,20 +262,15 @@ fn log_outcome(outcome: &Outcome) {
         Outcome::Accepted {
             command_id,
             position,
-            events,
+            commit,
             replayed,
         } => {
-            if let Some(first) = events.first() {
-                tracing::Span::current()
-                    .record("command_id", tracing::field::display(command_id))
-                    .record(
-                        "patient_id",
-                        tracing::field::display(first.envelope.patient_id),
-                    );
-            }
+            tracing::Span::current()
+                .record("command_id", tracing::field::display(command_id))
+                .record("patient_id", tracing::field::display(commit.patient_id()));
             tracing::info!(
                 position,
-                events = events.len(),
+                events = commit.events().len(),
                 replayed,
                 "command accepted"
             );

@@ -7,7 +7,7 @@ mod commands;
 
 use std::future::Future;
 
-use carelog_commands::{CommandError, Context, NewEvent, Request, Service};
+use carelog_commands::{CommandData, CommandError, Context, NewEvent, Request, Service};
 use carelog_schemas::Family;
 
 pub use carelog_commands::ServiceConfig as Config;
@@ -23,7 +23,7 @@ impl Service for ConsentService {
     const COMMANDS: &'static [&'static str] = commands::NAMES;
     type Command = ConsentCommand;
 
-    fn parse(&self, name: &str, data: serde_json::Value) -> Result<ConsentCommand, CommandError> {
+    fn parse(&self, name: &str, data: CommandData<'_>) -> Result<ConsentCommand, CommandError> {
         ConsentCommand::parse(name, data)
     }
 

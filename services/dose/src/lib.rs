@@ -8,7 +8,7 @@ mod commands;
 
 use std::future::Future;
 
-use carelog_commands::{CommandError, Context, NewEvent, Request, Service};
+use carelog_commands::{CommandData, CommandError, Context, NewEvent, Request, Service};
 use carelog_schemas::Family;
 
 pub use carelog_commands::ServiceConfig as Config;
@@ -24,7 +24,7 @@ impl Service for DoseService {
     const COMMANDS: &'static [&'static str] = commands::NAMES;
     type Command = DoseCommand;
 
-    fn parse(&self, name: &str, data: serde_json::Value) -> Result<DoseCommand, CommandError> {
+    fn parse(&self, name: &str, data: CommandData<'_>) -> Result<DoseCommand, CommandError> {
         DoseCommand::parse(name, data)
     }
 

@@ -43,18 +43,11 @@ impl AggregateCache {
 
     /// Extends a cached aggregate with a commit this process just appended, if the cache holds
     /// it at exactly the head the commit was appended after (JetStream checked that this was the
-    /// aggregate's last position, so the extended history is the whole history). `commit` is
-    /// only called then.
-    pub(crate) fn extend(
-        &self,
-        key: AggregateKey,
-        appended_after: u64,
-        commit: impl FnOnce() -> StoredCommit,
-    ) {
+    /// aggregate's last position, so the extended history is the whole history).
+    pub(crate) fn extend(&self, key: AggregateKey, appended_after: u64, stored: StoredCommit) {
         if let Ok(mut histories) = self.histories.lock() {
             if let Some(history) = histories.get_mut(&key) {
                 if history.head.position() == appended_after {
-                    let stored = commit();
                     history.head = stored.head();
                     history.commits.push(stored);
                 }

@@ -63,7 +63,7 @@ async fn appends_chain_and_load_in_order() -> Result<()> {
     assert_eq!(positions, vec![first.position, second.position]);
     assert_eq!(history.head, second.head());
     assert_eq!(log.head(key).await?, second.head());
-    assert_eq!(*history.commits[1].commit, second.commit);
+    assert_eq!(history.commits[1].commit, second.commit);
     Ok(())
 }
 

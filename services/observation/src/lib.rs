@@ -9,7 +9,7 @@ mod commands;
 
 use std::future::Future;
 
-use carelog_commands::{CommandError, Context, NewEvent, Request, Service};
+use carelog_commands::{CommandData, CommandError, Context, NewEvent, Request, Service};
 use carelog_schemas::Family;
 
 pub use carelog_commands::ServiceConfig as Config;
@@ -25,11 +25,7 @@ impl Service for ObservationService {
     const COMMANDS: &'static [&'static str] = commands::NAMES;
     type Command = ObservationCommand;
 
-    fn parse(
-        &self,
-        name: &str,
-        data: serde_json::Value,
-    ) -> Result<ObservationCommand, CommandError> {
+    fn parse(&self, name: &str, data: CommandData<'_>) -> Result<ObservationCommand, CommandError> {
         ObservationCommand::parse(name, data)
     }
 

@@ -9,7 +9,7 @@ mod state;
 
 use std::future::Future;
 
-use carelog_commands::{CommandError, Context, NewEvent, Request, Service};
+use carelog_commands::{CommandData, CommandError, Context, NewEvent, Request, Service};
 use carelog_schemas::Family;
 
 pub use carelog_commands::ServiceConfig as Config;
@@ -25,7 +25,7 @@ impl Service for TargetService {
     const COMMANDS: &'static [&'static str] = commands::NAMES;
     type Command = TargetCommand;
 
-    fn parse(&self, name: &str, data: serde_json::Value) -> Result<TargetCommand, CommandError> {
+    fn parse(&self, name: &str, data: CommandData<'_>) -> Result<TargetCommand, CommandError> {
         TargetCommand::parse(name, data)
     }
 

@@ -10,7 +10,7 @@ use carelog_commands::authorize::{
     require_therapist_consent,
 };
 use carelog_commands::state::live_events;
-use carelog_commands::{parse_data, CommandError, Context, NewEvent, Request};
+use carelog_commands::{parse_data, CommandData, CommandError, Context, NewEvent, Request};
 use carelog_schemas::observation::EntryCorrected;
 use carelog_schemas::values::Scope;
 use carelog_schemas::{EventPayload, ObservationEvent, ObservationId, Role};
@@ -31,7 +31,7 @@ pub enum ObservationCommand {
 }
 
 impl ObservationCommand {
-    pub(crate) fn parse(name: &str, data: serde_json::Value) -> Result<Self, CommandError> {
+    pub(crate) fn parse(name: &str, data: CommandData<'_>) -> Result<Self, CommandError> {
         Ok(match name {
             "record" => ObservationCommand::Record(parse_data(data)?),
             "score" => ObservationCommand::Score(parse_data(data).map_err(|mut error| {
