@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use carelog_eventlog::{
-    AggregateHistory, AggregateKey, AppendError, AppendOutcome, CareLog, ReadError, StoredCommit,
+    AggregateHistory, AggregateKey, AppendError, AppendOutcome, CareLog, Fold, ReadError,
+    StoredCommit,
 };
 use carelog_schemas::{
     Actor, CommandId, Commit, CommitDraft, CommitId, EventId, EventPayload, EventRecord, Family,
@@ -117,35 +118,33 @@ impl<'a> Context<'a> {
         self.own.key.patient_id
     }
 
-    /// Another family of the same patient (or the own one, as loaded). Reads of other families
-    /// are not guarded by the append: they are as fresh as this attempt.
-    pub async fn load(&self, family: Family) -> Result<AggregateHistory, CommandError> {
-        if family == self.own.key.family {
-            return Ok(self.own.clone());
-        }
+    /// Another family of the same patient. Reads of other families are not guarded by the
+    /// append: they are as fresh as this attempt.
+    pub async fn load(&self, family: Family) -> Result<Arc<AggregateHistory>, CommandError> {
         load(self.log, AggregateKey::new(self.patient_id(), family)).await
     }
 
-    /// The patient's consents.
-    pub async fn consents(&self) -> Result<ConsentState, CommandError> {
-        if self.own.key.family == Family::Consent {
-            return Ok(ConsentState::from_history(self.own));
+    /// The state `F` of the patient's `family`: the own aggregate's as this attempt sees it,
+    /// another's as loaded now. Folded only over the commits it was not folded over before.
+    pub async fn folded<F: Fold>(&self, family: Family) -> Result<Arc<F>, CommandError> {
+        if family == self.own.key.family {
+            return Ok(self.own.folded());
         }
-        Ok(ConsentState::from_history(
-            &self.load(Family::Consent).await?,
-        ))
+        Ok(self.load(family).await?.folded())
+    }
+
+    /// The patient's consents.
+    pub async fn consents(&self) -> Result<Arc<ConsentState>, CommandError> {
+        self.folded(Family::Consent).await
     }
 
     /// The patient's courses and doses.
-    pub async fn doses(&self) -> Result<DoseState, CommandError> {
-        if self.own.key.family == Family::Dose {
-            return Ok(DoseState::from_history(self.own));
-        }
-        Ok(DoseState::from_history(&self.load(Family::Dose).await?))
+    pub async fn doses(&self) -> Result<Arc<DoseState>, CommandError> {
+        self.folded(Family::Dose).await
     }
 }
 
-async fn load(log: &CareLog, key: AggregateKey) -> Result<AggregateHistory, CommandError> {
+async fn load(log: &CareLog, key: AggregateKey) -> Result<Arc<AggregateHistory>, CommandError> {
     log.load_aggregate(key).await.map_err(|error| {
         tracing::error!(aggregate = %key, %error, "could not load an aggregate");
         read_unavailable(&error)
@@ -272,14 +271,6 @@ pub fn commit_id_for(command_id: CommandId, key: AggregateKey) -> CommitId {
     CommitId::try_from(uuid).unwrap_or_else(|_| CommitId::new_random())
 }
 
-/// The commit an earlier delivery of `command_id` left on this aggregate, if any.
-fn find_command(history: &AggregateHistory, command_id: CommandId) -> Option<&StoredCommit> {
-    history
-        .commits
-        .iter()
-        .find(|stored| stored.commit.command_id() == command_id)
-}
-
 fn replay(stored: &StoredCommit, actor: Actor) -> Outcome {
     let command_id = stored.commit.command_id();
     if stored.commit.actor() != actor {
@@ -357,7 +348,7 @@ async fn decide_and_append<S: Service>(
     // stale history can only end in a conflict, never in a wrong append. What the append does
     // not guard (a refusal) is decided again on a fresh load.
     if let Some(cached) = log.cached_aggregate(key) {
-        match attempt(service, log, request, key, &cached, Freshness::Cached).await? {
+        match attempt(service, log, request, key, cached, Freshness::Cached).await? {
             Attempt::Done(outcome) => return Ok(outcome),
             Attempt::Again => {
                 tracing::debug!(
@@ -369,7 +360,7 @@ async fn decide_and_append<S: Service>(
     let attempts = options.conflict_attempts.max(1);
     for number in 1..=attempts {
         let history = load(log, key).await?;
-        match attempt(service, log, request, key, &history, Freshness::Loaded).await? {
+        match attempt(service, log, request, key, history, Freshness::Loaded).await? {
             Attempt::Done(outcome) => return Ok(outcome),
             Attempt::Again => {
                 tracing::debug!(
@@ -409,21 +400,25 @@ enum Attempt {
     Again,
 }
 
-/// Decides on `history` and appends at its head.
+/// Decides on `history` and appends at its head. The history is let go before the append, so
+/// that the append can extend the cached history in place.
 async fn attempt<S: Service>(
     service: &S,
     log: &CareLog,
     request: &Request<S::Command>,
     key: AggregateKey,
-    history: &AggregateHistory,
+    history: Arc<AggregateHistory>,
     freshness: Freshness,
 ) -> Result<Attempt, CommandError> {
     // The log is immutable: a command id found in any prefix of the history is really there.
-    if let Some(stored) = find_command(history, request.meta.command_id) {
+    if let Some(stored) = history.find_command(request.meta.command_id) {
         return Ok(Attempt::Done(replay(stored, request.actor())));
     }
-    let context = Context { log, own: history };
-    let events = match service.decide(&context, request).await {
+    let context = Context { log, own: &history };
+    let decided = service.decide(&context, request).await;
+    let head = history.head;
+    drop(history);
+    let events = match decided {
         Ok(events) => events,
         // A refusal is not checked by any append: only a fresh history may refuse.
         Err(_) if freshness == Freshness::Cached => return Ok(Attempt::Again),
@@ -445,7 +440,7 @@ async fn attempt<S: Service>(
             })
             .collect(),
     };
-    match log.append(draft, history.head).await {
+    match log.append(draft, head).await {
         Ok(AppendOutcome::Appended(appended)) => {
             tracing::info!(position = appended.position, ?freshness, "command appended");
             Ok(Attempt::Done(Outcome::Accepted {
@@ -459,7 +454,7 @@ async fn attempt<S: Service>(
             // Another delivery of this command landed first (the same commit id): answer
             // with what it appended.
             let history = load(log, key).await?;
-            match find_command(&history, request.meta.command_id) {
+            match history.find_command(request.meta.command_id) {
                 Some(stored) => Ok(Attempt::Done(replay(stored, request.actor()))),
                 None => {
                     tracing::error!(position, "commit id taken by another command");

@@ -5,12 +5,15 @@ mod correct;
 mod record;
 mod score;
 
+use std::collections::HashSet;
+
 use carelog_commands::authorize::{
     require_clinic_with_active_course, require_patient_self, require_role,
     require_therapist_consent,
 };
-use carelog_commands::state::live_events;
+use carelog_commands::state::{apply_commit, live_events};
 use carelog_commands::{parse_data, CommandData, CommandError, Context, NewEvent, Request};
+use carelog_eventlog::{AggregateHistory, Fold, StoredCommit};
 use carelog_schemas::observation::EntryCorrected;
 use carelog_schemas::values::Scope;
 use carelog_schemas::{EventPayload, ObservationEvent, ObservationId, Role};
@@ -109,11 +112,36 @@ pub(crate) async fn decide(
 
 /// Whether an observation id is already used in this patient's record.
 fn observation_exists(context: &Context<'_>, observation_id: ObservationId) -> bool {
-    live_events(context.own()).any(|(_, record)| {
-        matches!(
-            &record.payload,
-            EventPayload::Observation(ObservationEvent::ObservationRecorded(recorded))
-                if recorded.observation_id == observation_id
-        )
-    })
+    context
+        .own()
+        .folded::<ObservationIds>()
+        .0
+        .contains(&observation_id)
+}
+
+/// The ids of the patient's recorded observations that still stand (not corrected).
+#[derive(Debug, Clone, Default, PartialEq)]
+struct ObservationIds(HashSet<ObservationId>);
+
+impl ObservationIds {
+    fn apply_event(&mut self, payload: &EventPayload) {
+        if let EventPayload::Observation(ObservationEvent::ObservationRecorded(recorded)) = payload
+        {
+            self.0.insert(recorded.observation_id);
+        }
+    }
+}
+
+impl Fold for ObservationIds {
+    fn from_history(history: &AggregateHistory) -> Self {
+        let mut ids = ObservationIds::default();
+        for (_, record) in live_events(history) {
+            ids.apply_event(&record.payload);
+        }
+        ids
+    }
+
+    fn apply(&mut self, stored: &StoredCommit) -> bool {
+        apply_commit(self, stored, ObservationIds::apply_event)
+    }
 }

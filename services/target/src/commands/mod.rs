@@ -99,7 +99,7 @@ pub(crate) async fn decide(
             request.received_at,
         )?;
     }
-    let state = TargetState::from_history(context.own());
+    let state = context.own().folded::<TargetState>();
     match &request.command {
         TargetCommand::Set(command) => set::decide(&state, request, command),
         TargetCommand::Practice(command) => practice::decide(&state, request, command),
