@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use carelog_commands::state::{apply_commit, live_events};
+use carelog_commands::state::{apply_commit, fold_live_events};
 use carelog_eventlog::{AggregateHistory, Fold, StoredCommit};
 use carelog_schemas::values::{CalendarDate, Ease, PracticeOutcome, TargetCategory};
 use carelog_schemas::{EventPayload, PartyId, SessionId, TargetEvent, TargetId};
@@ -105,11 +105,7 @@ impl TargetState {
 
 impl Fold for TargetState {
     fn from_history(history: &AggregateHistory) -> Self {
-        let mut state = TargetState::default();
-        for (_, record) in live_events(history) {
-            state.apply_event(&record.payload);
-        }
-        state
+        fold_live_events(history, TargetState::apply_event)
     }
 
     fn apply(&mut self, stored: &StoredCommit) -> bool {

@@ -6,7 +6,7 @@ use carelog_eventlog::{AggregateHistory, Fold, StoredCommit};
 use carelog_schemas::values::{GranteeRole, Scope, Scopes};
 use carelog_schemas::{ConsentEvent, ConsentId, EventPayload, PartyId, Timestamp};
 
-use super::{apply_commit, live_events};
+use super::{apply_commit, fold_live_events};
 
 /// One consent as it stands.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,11 +45,7 @@ pub struct ConsentState {
 
 impl ConsentState {
     pub fn from_history(history: &AggregateHistory) -> Self {
-        let mut state = ConsentState::default();
-        for (_, record) in live_events(history) {
-            state.apply_event(&record.payload);
-        }
-        state
+        fold_live_events(history, ConsentState::apply_event)
     }
 
     fn apply_event(&mut self, payload: &EventPayload) {

@@ -8,7 +8,7 @@ use carelog_eventlog::{AggregateHistory, Fold, StoredCommit};
 use carelog_schemas::values::{BloodPressure, Milligrams, Path, VitalsPhase};
 use carelog_schemas::{CourseId, DoseEvent, DoseId, EventPayload, PartyId, Timestamp};
 
-use super::{apply_commit, live_events};
+use super::{apply_commit, fold_live_events};
 
 /// A treatment course.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,11 +78,7 @@ pub struct DoseState {
 
 impl DoseState {
     pub fn from_history(history: &AggregateHistory) -> Self {
-        let mut state = DoseState::default();
-        for (_, record) in live_events(history) {
-            state.apply_event(&record.payload);
-        }
-        state
+        fold_live_events(history, DoseState::apply_event)
     }
 
     fn apply_event(&mut self, payload: &EventPayload) {

@@ -36,6 +36,19 @@ pub fn live_events(
         })
 }
 
+/// The state `apply` folds from the events of `history` that still stand ([`live_events`]),
+/// for [`carelog_eventlog::Fold::from_history`].
+pub fn fold_live_events<S: Default>(
+    history: &AggregateHistory,
+    mut apply: impl FnMut(&mut S, &EventPayload),
+) -> S {
+    let mut state = S::default();
+    for (_, record) in live_events(history) {
+        apply(&mut state, &record.payload);
+    }
+    state
+}
+
 /// Applies the events of `stored` to `state` with `apply`, for
 /// [`carelog_eventlog::Fold::apply`]; `false` (nothing applied) when the commit holds a
 /// correction, which takes an earlier event back: the state is then folded again from the whole

@@ -11,7 +11,7 @@ use carelog_commands::authorize::{
     require_clinic_with_active_course, require_patient_self, require_role,
     require_therapist_consent,
 };
-use carelog_commands::state::{apply_commit, live_events};
+use carelog_commands::state::{apply_commit, fold_live_events};
 use carelog_commands::{parse_data, CommandData, CommandError, Context, NewEvent, Request};
 use carelog_eventlog::{AggregateHistory, Fold, StoredCommit};
 use carelog_schemas::observation::EntryCorrected;
@@ -134,11 +134,7 @@ impl ObservationIds {
 
 impl Fold for ObservationIds {
     fn from_history(history: &AggregateHistory) -> Self {
-        let mut ids = ObservationIds::default();
-        for (_, record) in live_events(history) {
-            ids.apply_event(&record.payload);
-        }
-        ids
+        fold_live_events(history, ObservationIds::apply_event)
     }
 
     fn apply(&mut self, stored: &StoredCommit) -> bool {
