@@ -29,6 +29,12 @@ pub use server::{
     REPLAYED_HEADER,
 };
 
+/// What [`command_service!`] names from other crates.
+#[doc(hidden)]
+pub mod __macro_support {
+    pub use carelog_schemas::Family;
+}
+
 /// Completes on Ctrl-C or SIGTERM: the shutdown signal of the service binaries.
 pub async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
@@ -44,4 +50,66 @@ pub async fn shutdown_signal() {
         _ = interrupt => {}
         () = terminate => {}
     }
+}
+
+/// Declares a command service: a unit struct implementing [`Service`] with the given name,
+/// family and command type, whose commands are parsed by `<Command>::parse(name, data)` and
+/// decided by `<module>::decide(context, request)` (`<module>::NAMES` lists them), and the
+/// crate's `run(config, shutdown)` and `Config`. Every service crate's `lib.rs` is this plus its
+/// documentation and modules.
+///
+/// ```ignore
+/// carelog_commands::command_service! {
+///     /// The dose service's rules.
+///     DoseService { name: "dose", family: Family::Dose, command: DoseCommand, module: commands }
+/// }
+/// ```
+#[macro_export]
+macro_rules! command_service {
+    (
+        $(#[$meta:meta])*
+        $service:ident {
+            name: $name:literal,
+            family: $family:expr,
+            command: $command:ty,
+            module: $module:ident $(,)?
+        }
+    ) => {
+        pub use $crate::ServiceConfig as Config;
+
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct $service;
+
+        impl $crate::Service for $service {
+            const NAME: &'static str = $name;
+            const FAMILY: $crate::__macro_support::Family = $family;
+            const COMMANDS: &'static [&'static str] = $module::NAMES;
+            type Command = $command;
+
+            fn parse(
+                &self,
+                name: &str,
+                data: $crate::CommandData<'_>,
+            ) -> Result<$command, $crate::CommandError> {
+                <$command>::parse(name, data)
+            }
+
+            async fn decide(
+                &self,
+                context: &$crate::Context<'_>,
+                request: &$crate::Request<$command>,
+            ) -> Result<Vec<$crate::NewEvent>, $crate::CommandError> {
+                $module::decide(context, request).await
+            }
+        }
+
+        #[doc = concat!("Serves ", $name, " commands until `shutdown` completes.")]
+        pub async fn run(
+            config: Config,
+            shutdown: impl std::future::Future<Output = ()> + Send,
+        ) -> Result<(), $crate::ServeError> {
+            $crate::run_service($service, config, shutdown).await
+        }
+    };
 }
