@@ -3,9 +3,9 @@
 //! queue-group request-reply loop, the write side of the access rules (domain §5), permanent
 //! idempotency by command id, and decide → append → on conflict reload and retry.
 //!
-//! A service implements [`Service`]: which family it writes, which commands it takes, and
-//! `decide`, which checks a command against the rules on fresh state and returns the events to
-//! append. The runtime does everything else. Command and reply shapes: `README.md` beside this
+//! A service implements [`Service`] (declared with [`command_service!`]): which family it
+//! writes, which commands it takes, and `decide`, which checks a command against the rules on
+//! fresh state and returns the events to append. The runtime does everything else. Command and reply shapes: `README.md` beside this
 //! crate.
 
 pub mod authorize;
