@@ -123,7 +123,7 @@ async fn exercise_the_system(
     for (stored, original) in replayed.into_iter().zip(&appended) {
         let stored = stored?;
         assert_eq!(stored.position, original.position);
-        assert_eq!(*stored.commit, original.commit);
+        assert_eq!(stored.commit, original.commit);
         for event in stored.commit.recorded_events(stored.position) {
             assert_eq!(event.envelope.patient_id, patient);
             assert_eq!(event.envelope.position, stored.position);

@@ -208,6 +208,26 @@ impl RecordedEvent {
         serde_json::Value::Object(form)
     }
 
+    /// Writes the JSON forms of `commit`'s events, stored at `position`, as a JSON array:
+    /// byte for byte what printing each event's [`RecordedEvent::to_json`] in an array gives
+    /// (the same keys in the same, sorted, order), without building those values. Command
+    /// replies are written with it, once per command.
+    pub fn write_json_array(
+        commit: &Commit,
+        position: u64,
+        out: &mut Vec<u8>,
+    ) -> serde_json::Result<()> {
+        out.push(b'[');
+        for (index, record) in commit.events().iter().enumerate() {
+            if index > 0 {
+                out.push(b',');
+            }
+            write_event_json(commit, record, position, out)?;
+        }
+        out.push(b']');
+        Ok(())
+    }
+
     /// Reads the JSON form back, checking the envelope (no unknown or missing field) and every
     /// domain value.
     pub fn from_json(value: serde_json::Value) -> Result<RecordedEvent, JsonFormError> {
@@ -230,6 +250,42 @@ impl RecordedEvent {
         )?;
         Ok(RecordedEvent { envelope, payload })
     }
+}
+
+/// One event's JSON form. The keys come in the order `to_json`'s map prints them (sorted), so
+/// both forms are the same bytes; `data` is the event's own data as `data_to_json` gives it.
+fn write_event_json(
+    commit: &Commit,
+    record: &EventRecord,
+    position: u64,
+    out: &mut Vec<u8>,
+) -> serde_json::Result<()> {
+    fn value(out: &mut Vec<u8>, key: &[u8], value: &impl Serialize) -> serde_json::Result<()> {
+        out.extend_from_slice(key);
+        serde_json::to_writer(&mut *out, value)
+    }
+    let actor = commit.actor();
+    value(out, b"{\"actor\":{\"party_id\":", &actor.party_id)?;
+    value(out, b",\"role\":", &actor.role)?;
+    value(out, b"},\"appended_after\":", &commit.appended_after())?;
+    value(out, b",\"command_id\":", &commit.command_id())?;
+    value(out, b",\"commit_id\":", &commit.commit_id())?;
+    value(out, b",\"correlation_id\":", &commit.correlation_id())?;
+    value(out, b",\"data\":", &record.payload.data_to_json())?;
+    value(out, b",\"event_id\":", &record.event_id)?;
+    value(out, b",\"family\":", &commit.family())?;
+    value(out, b",\"occurred_at\":", &record.occurred_at)?;
+    value(out, b",\"patient_id\":", &commit.patient_id())?;
+    value(out, b",\"position\":", &position)?;
+    value(out, b",\"recorded_at\":", &commit.recorded_at())?;
+    value(
+        out,
+        b",\"schema_version\":",
+        &record.payload.schema_version(),
+    )?;
+    value(out, b",\"type\":", &record.payload.event_type())?;
+    out.push(b'}');
+    Ok(())
 }
 
 #[cfg(test)]

@@ -529,6 +529,17 @@ proptest! {
     }
 
     #[test]
+    fn the_written_json_array_is_the_printed_json_forms((commit, _bytes, _hash) in any_sealed(), position in 1_u64..u64::MAX) {
+        let printed = serde_json::to_vec(&serde_json::Value::Array(
+            commit.recorded_events(position).iter().map(RecordedEvent::to_json).collect(),
+        ))
+        .expect("print JSON");
+        let mut written = Vec::new();
+        RecordedEvent::write_json_array(&commit, position, &mut written).expect("write JSON");
+        prop_assert_eq!(String::from_utf8_lossy(&written), String::from_utf8_lossy(&printed));
+    }
+
+    #[test]
     fn every_event_round_trips_through_json((commit, _bytes, _hash) in any_sealed(), position in 1_u64..u64::MAX) {
         for event in commit.recorded_events(position) {
             let json = event.to_json();

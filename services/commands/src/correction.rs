@@ -15,7 +15,7 @@ pub fn check_correction<'a>(
     actor: Actor,
     correction: &EntryCorrected,
 ) -> Result<&'a EventPayload, CommandError> {
-    let found = own.commits.iter().find_map(|stored| {
+    let found = own.commits().iter().find_map(|stored| {
         stored
             .commit
             .events()

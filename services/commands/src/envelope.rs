@@ -8,10 +8,16 @@
 //! `correlation_id` (defaults to the command id) and `occurred_at` (defaults to what the command
 //! says, else the time the service received it) are optional; everything else is required and
 //! unknown fields are refused, so a typo is an error rather than a silently ignored field.
+//!
+//! A well-formed command is read straight into its types, `data` kept as raw JSON text until
+//! the command's type reads it. Anything the direct read refuses is read again through a
+//! `serde_json::Value`, which decides exactly as before and names the offending field; so the
+//! direct read only ever accepts what that path accepts.
 
 use carelog_schemas::{Actor, CommandId, CorrelationId, PartyId, PatientId, Role, Timestamp};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 use crate::error::CommandError;
 
@@ -29,21 +35,49 @@ pub struct CommandMeta {
 }
 
 /// A parsed envelope whose `data` has not been read yet: its shape depends on the command.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RawCommand {
+#[derive(Debug, Clone)]
+pub struct RawCommand<'a> {
     pub meta: CommandMeta,
-    pub data: serde_json::Value,
+    pub data: CommandData<'a>,
+}
+
+/// A command's `data`, not read yet: the JSON text of the request, or (when the request was
+/// read through a `Value`) that value.
+#[derive(Debug, Clone)]
+pub enum CommandData<'a> {
+    Text(&'a RawValue),
+    Value(serde_json::Value),
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct EnvelopeFields {
+struct EnvelopeFields<Data> {
     command_id: CommandId,
     patient_id: PatientId,
     actor: ActorFields,
     correlation_id: Option<CorrelationId>,
     occurred_at: Option<Timestamp>,
-    data: serde_json::Value,
+    data: Data,
+}
+
+impl<Data> EnvelopeFields<Data> {
+    fn into_raw<'a>(self, data: impl FnOnce(Data) -> CommandData<'a>) -> RawCommand<'a> {
+        RawCommand {
+            meta: CommandMeta {
+                command_id: self.command_id,
+                patient_id: self.patient_id,
+                actor: Actor {
+                    role: self.actor.role,
+                    party_id: self.actor.party_id,
+                },
+                correlation_id: self
+                    .correlation_id
+                    .unwrap_or_else(|| same_uuid(self.command_id)),
+                occurred_at: self.occurred_at,
+            },
+            data: data(self.data),
+        }
+    }
 }
 
 /// The actor as sent: refuses unknown fields (the schema's `Actor` is lenient, being a
@@ -57,7 +91,26 @@ struct ActorFields {
 
 /// Reads a command envelope from the bytes of a request. On failure, the command id is
 /// returned beside the error when it could be read, so the reply can name it.
-pub fn parse_envelope(bytes: &[u8]) -> Result<RawCommand, (Option<CommandId>, CommandError)> {
+pub fn parse_envelope(bytes: &[u8]) -> Result<RawCommand<'_>, (Option<CommandId>, CommandError)> {
+    // serde reads a struct from a JSON array too; the envelope must be an object.
+    if starts_object(bytes) {
+        if let Ok(fields) = serde_json::from_slice::<EnvelopeFields<&RawValue>>(bytes) {
+            return Ok(fields.into_raw(CommandData::Text));
+        }
+    }
+    parse_envelope_value(bytes)
+}
+
+/// Whether the first byte that is not JSON whitespace opens an object.
+fn starts_object(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .find(|byte| !matches!(byte, b' ' | b'\t' | b'\n' | b'\r'))
+        .is_some_and(|byte| *byte == b'{')
+}
+
+/// The envelope read through a `Value`: the path of every refusal, with its precise error.
+fn parse_envelope_value(bytes: &[u8]) -> Result<RawCommand<'_>, (Option<CommandId>, CommandError)> {
     let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|error| {
         let message = format!("the request is not valid JSON: {error}");
         (None, CommandError::new(crate::ErrorCode::Invalid, message))
@@ -73,22 +126,9 @@ pub fn parse_envelope(bytes: &[u8]) -> Result<RawCommand, (Option<CommandId>, Co
         );
         return Err((command_id, error));
     }
-    let fields: EnvelopeFields = from_value(value, "").map_err(|error| (command_id, error))?;
-    Ok(RawCommand {
-        meta: CommandMeta {
-            command_id: fields.command_id,
-            patient_id: fields.patient_id,
-            actor: Actor {
-                role: fields.actor.role,
-                party_id: fields.actor.party_id,
-            },
-            correlation_id: fields
-                .correlation_id
-                .unwrap_or_else(|| same_uuid(fields.command_id)),
-            occurred_at: fields.occurred_at,
-        },
-        data: fields.data,
-    })
+    let fields: EnvelopeFields<serde_json::Value> =
+        from_value(value, "").map_err(|error| (command_id, error))?;
+    Ok(fields.into_raw(CommandData::Value))
 }
 
 fn same_uuid(command_id: CommandId) -> CorrelationId {
@@ -97,7 +137,28 @@ fn same_uuid(command_id: CommandId) -> CorrelationId {
 }
 
 /// Reads a command's `data` into its type; errors name the field as `data.<path>`.
-pub fn parse_data<T: DeserializeOwned>(data: serde_json::Value) -> Result<T, CommandError> {
+pub fn parse_data<T: DeserializeOwned>(data: CommandData<'_>) -> Result<T, CommandError> {
+    let data = match data {
+        CommandData::Text(text) => {
+            if starts_object(text.get().as_bytes()) {
+                if let Ok(parsed) = serde_json::from_str(text.get()) {
+                    return Ok(parsed);
+                }
+            }
+            match serde_json::from_str(text.get()) {
+                Ok(value) => value,
+                // Only where the direct read skipped what a `Value` refuses (a number out of
+                // range, nesting too deep): the same refusal as reading the request whole.
+                Err(error) => {
+                    return Err(CommandError::new(
+                        crate::ErrorCode::Invalid,
+                        format!("the request is not valid JSON: {error}"),
+                    ))
+                }
+            }
+        }
+        CommandData::Value(value) => value,
+    };
     if !data.is_object() {
         return Err(CommandError::invalid_field(
             "data",
@@ -205,6 +266,23 @@ mod tests {
         check(&envelope(good.clone()), Ok(()));
         check(b"{not json", Err((None, "not valid JSON")));
         check(b"[1,2]", Err((None, "must be a JSON object")));
+        // serde would read a struct from an array: neither the envelope nor its data may be one.
+        check(
+            br#"["1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d", "5b0c3f5e-2f1a-4c9d-8e7b-6a5f4e3d2c1b",
+                {"role": "clinic", "party_id": "8f6e5d4c-3b2a-4190-8f7e-6d5c4b3a2918"},
+                null, null, {}]"#,
+            Err((None, "must be a JSON object")),
+        );
+        check(
+            &envelope(serde_json::json!([56, "pre_dose", { "systolic": 120, "diastolic": 80 }])),
+            Err((Some("data"), "must be a JSON object")),
+        );
+        // A repeated key: the last one counts, as it always did.
+        let repeated = String::from_utf8(envelope(good.clone()))
+            .expect("UTF-8")
+            .replacen("\"amount_mg\":56", "\"amount_mg\":0,\"amount_mg\":56", 1);
+        assert!(repeated.contains("\"amount_mg\":0,"), "{repeated}");
+        check(repeated.as_bytes(), Ok(()));
         let mut edited = good.clone();
         edited["amount_mg"] = serde_json::json!("56");
         check(
@@ -288,7 +366,8 @@ mod tests {
             command_id.map(|id| id.to_string()).as_deref(),
             Some("1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d")
         );
-        let raw = parse_envelope(&envelope(serde_json::json!({}))).expect("valid");
+        let bytes = envelope(serde_json::json!({}));
+        let raw = parse_envelope(&bytes).expect("valid");
         assert_eq!(
             raw.meta.correlation_id.as_uuid(),
             raw.meta.command_id.as_uuid()

@@ -3,18 +3,20 @@
 //! conflict start over, a bounded number of times.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use carelog_eventlog::{
-    AggregateHistory, AggregateKey, AppendError, AppendOutcome, CareLog, ReadError, StoredCommit,
+    AggregateHistory, AggregateKey, AppendError, AppendOutcome, CareLog, Fold, ReadError,
+    StoredCommit,
 };
 use carelog_schemas::{
-    Actor, CommandId, CommitDraft, CommitId, EventId, EventPayload, EventRecord, Family, PatientId,
-    RecordedEvent, Timestamp,
+    Actor, CommandId, Commit, CommitDraft, CommitId, EventId, EventPayload, EventRecord, Family,
+    PatientId, RecordedEvent, Timestamp,
 };
 use sha2::{Digest, Sha256};
 
-use crate::envelope::{parse_envelope, CommandMeta};
+use crate::envelope::{parse_envelope, CommandData, CommandMeta};
 use crate::error::{CommandError, ErrorCode};
 use crate::state::{ConsentState, DoseState};
 
@@ -86,7 +88,7 @@ pub trait Service: Send + Sync + 'static {
     type Command: Send + Sync + 'static;
 
     /// Reads a command's `data`; `name` is one of [`Service::COMMANDS`].
-    fn parse(&self, name: &str, data: serde_json::Value) -> Result<Self::Command, CommandError>;
+    fn parse(&self, name: &str, data: CommandData<'_>) -> Result<Self::Command, CommandError>;
 
     /// Checks the command against the rules on the state in `context` and returns the events
     /// to append (at least one), or why not.
@@ -116,35 +118,33 @@ impl<'a> Context<'a> {
         self.own.key.patient_id
     }
 
-    /// Another family of the same patient (or the own one, as loaded). Reads of other families
-    /// are not guarded by the append: they are as fresh as this attempt.
-    pub async fn load(&self, family: Family) -> Result<AggregateHistory, CommandError> {
-        if family == self.own.key.family {
-            return Ok(self.own.clone());
-        }
+    /// Another family of the same patient. Reads of other families are not guarded by the
+    /// append: they are as fresh as this attempt.
+    pub async fn load(&self, family: Family) -> Result<Arc<AggregateHistory>, CommandError> {
         load(self.log, AggregateKey::new(self.patient_id(), family)).await
     }
 
-    /// The patient's consents.
-    pub async fn consents(&self) -> Result<ConsentState, CommandError> {
-        if self.own.key.family == Family::Consent {
-            return Ok(ConsentState::from_history(self.own));
+    /// The state `F` of the patient's `family`: the own aggregate's as this attempt sees it,
+    /// another's as loaded now. Folded only over the commits it was not folded over before.
+    pub async fn folded<F: Fold>(&self, family: Family) -> Result<Arc<F>, CommandError> {
+        if family == self.own.key.family {
+            return Ok(self.own.folded());
         }
-        Ok(ConsentState::from_history(
-            &self.load(Family::Consent).await?,
-        ))
+        Ok(self.load(family).await?.folded())
+    }
+
+    /// The patient's consents.
+    pub async fn consents(&self) -> Result<Arc<ConsentState>, CommandError> {
+        self.folded(Family::Consent).await
     }
 
     /// The patient's courses and doses.
-    pub async fn doses(&self) -> Result<DoseState, CommandError> {
-        if self.own.key.family == Family::Dose {
-            return Ok(DoseState::from_history(self.own));
-        }
-        Ok(DoseState::from_history(&self.load(Family::Dose).await?))
+    pub async fn doses(&self) -> Result<Arc<DoseState>, CommandError> {
+        self.folded(Family::Dose).await
     }
 }
 
-async fn load(log: &CareLog, key: AggregateKey) -> Result<AggregateHistory, CommandError> {
+async fn load(log: &CareLog, key: AggregateKey) -> Result<Arc<AggregateHistory>, CommandError> {
     log.load_aggregate(key).await.map_err(|error| {
         tracing::error!(aggregate = %key, %error, "could not load an aggregate");
         read_unavailable(&error)
@@ -170,7 +170,8 @@ pub enum Outcome {
     Accepted {
         command_id: CommandId,
         position: u64,
-        events: Vec<RecordedEvent>,
+        /// The commit holding its events (one reply, not one copy of the events per reply).
+        commit: Arc<Commit>,
         replayed: bool,
     },
     /// Refused; nothing was appended.
@@ -181,20 +182,63 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// The reply body (see README.md beside this crate). A replay's body is byte-for-byte the
-    /// first answer's; only the `Carelog-Replayed` header tells them apart.
+    /// The events of an accepted command, each with its full envelope; none for a rejection.
+    pub fn events(&self) -> Vec<RecordedEvent> {
+        match self {
+            Outcome::Accepted {
+                position, commit, ..
+            } => commit.recorded_events(*position),
+            Outcome::Rejected { .. } => Vec::new(),
+        }
+    }
+
+    /// The reply body as it is sent: the bytes of [`Outcome::to_json`] printed, an acceptance
+    /// written straight from its commit. A replay's body is byte-for-byte the first answer's;
+    /// only the `Carelog-Replayed` header tells them apart.
+    pub fn reply_body(&self) -> Vec<u8> {
+        let Outcome::Accepted {
+            command_id,
+            position,
+            commit,
+            ..
+        } = self
+        else {
+            return self.to_json().to_string().into_bytes();
+        };
+        // The keys in the order the printed `serde_json::Value` has them (sorted).
+        let mut body = Vec::with_capacity(REPLY_CAPACITY);
+        body.extend_from_slice(b"{\"command_id\":\"");
+        body.extend_from_slice(
+            command_id
+                .as_uuid()
+                .hyphenated()
+                .encode_lower(&mut uuid::Uuid::encode_buffer())
+                .as_bytes(),
+        );
+        body.extend_from_slice(b"\",\"events\":");
+        if let Err(error) = RecordedEvent::write_json_array(commit, *position, &mut body) {
+            // Printing our own events cannot fail; should it, the slower form says the same.
+            tracing::error!(%error, "could not write a reply's events");
+            return self.to_json().to_string().into_bytes();
+        }
+        body.extend_from_slice(b",\"ok\":true,\"position\":");
+        body.extend_from_slice(position.to_string().as_bytes());
+        body.push(b'}');
+        body
+    }
+
+    /// The reply body as a JSON value (see README.md beside this crate).
     pub fn to_json(&self) -> serde_json::Value {
         match self {
             Outcome::Accepted {
                 command_id,
                 position,
-                events,
                 ..
             } => serde_json::json!({
                 "ok": true,
                 "command_id": command_id,
                 "position": position,
-                "events": events.iter().map(RecordedEvent::to_json).collect::<Vec<_>>(),
+                "events": self.events().iter().map(RecordedEvent::to_json).collect::<Vec<_>>(),
             }),
             Outcome::Rejected { command_id, error } => serde_json::json!({
                 "ok": false,
@@ -204,6 +248,9 @@ impl Outcome {
         }
     }
 }
+
+/// Room for a typical reply (one event), so writing it rarely reallocates.
+const REPLY_CAPACITY: usize = 1024;
 
 /// The commit id of a command's commit on an aggregate: a UUIDv8 made of SHA-256 over the
 /// command id and the aggregate, so every delivery of the command produces the same
@@ -224,14 +271,6 @@ pub fn commit_id_for(command_id: CommandId, key: AggregateKey) -> CommitId {
     CommitId::try_from(uuid).unwrap_or_else(|_| CommitId::new_random())
 }
 
-/// The commit an earlier delivery of `command_id` left on this aggregate, if any.
-fn find_command(history: &AggregateHistory, command_id: CommandId) -> Option<&StoredCommit> {
-    history
-        .commits
-        .iter()
-        .find(|stored| stored.commit.command_id() == command_id)
-}
-
 fn replay(stored: &StoredCommit, actor: Actor) -> Outcome {
     let command_id = stored.commit.command_id();
     if stored.commit.actor() != actor {
@@ -248,7 +287,7 @@ fn replay(stored: &StoredCommit, actor: Actor) -> Outcome {
     Outcome::Accepted {
         command_id,
         position: stored.position,
-        events: stored.commit.recorded_events(stored.position),
+        commit: stored.commit.clone(),
         replayed: true,
     }
 }
@@ -309,7 +348,7 @@ async fn decide_and_append<S: Service>(
     // stale history can only end in a conflict, never in a wrong append. What the append does
     // not guard (a refusal) is decided again on a fresh load.
     if let Some(cached) = log.cached_aggregate(key) {
-        match attempt(service, log, request, key, &cached, Freshness::Cached).await? {
+        match attempt(service, log, request, key, cached, Freshness::Cached).await? {
             Attempt::Done(outcome) => return Ok(outcome),
             Attempt::Again => {
                 tracing::debug!(
@@ -321,7 +360,7 @@ async fn decide_and_append<S: Service>(
     let attempts = options.conflict_attempts.max(1);
     for number in 1..=attempts {
         let history = load(log, key).await?;
-        match attempt(service, log, request, key, &history, Freshness::Loaded).await? {
+        match attempt(service, log, request, key, history, Freshness::Loaded).await? {
             Attempt::Done(outcome) => return Ok(outcome),
             Attempt::Again => {
                 tracing::debug!(
@@ -361,21 +400,25 @@ enum Attempt {
     Again,
 }
 
-/// Decides on `history` and appends at its head.
+/// Decides on `history` and appends at its head. The history is let go before the append, so
+/// that the append can extend the cached history in place.
 async fn attempt<S: Service>(
     service: &S,
     log: &CareLog,
     request: &Request<S::Command>,
     key: AggregateKey,
-    history: &AggregateHistory,
+    history: Arc<AggregateHistory>,
     freshness: Freshness,
 ) -> Result<Attempt, CommandError> {
     // The log is immutable: a command id found in any prefix of the history is really there.
-    if let Some(stored) = find_command(history, request.meta.command_id) {
+    if let Some(stored) = history.find_command(request.meta.command_id) {
         return Ok(Attempt::Done(replay(stored, request.actor())));
     }
-    let context = Context { log, own: history };
-    let events = match service.decide(&context, request).await {
+    let context = Context { log, own: &history };
+    let decided = service.decide(&context, request).await;
+    let head = history.head;
+    drop(history);
+    let events = match decided {
         Ok(events) => events,
         // A refusal is not checked by any append: only a fresh history may refuse.
         Err(_) if freshness == Freshness::Cached => return Ok(Attempt::Again),
@@ -397,13 +440,13 @@ async fn attempt<S: Service>(
             })
             .collect(),
     };
-    match log.append(draft, history.head).await {
+    match log.append(draft, head).await {
         Ok(AppendOutcome::Appended(appended)) => {
             tracing::info!(position = appended.position, ?freshness, "command appended");
             Ok(Attempt::Done(Outcome::Accepted {
                 command_id: request.meta.command_id,
                 position: appended.position,
-                events: appended.commit.recorded_events(appended.position),
+                commit: appended.commit,
                 replayed: false,
             }))
         }
@@ -411,7 +454,7 @@ async fn attempt<S: Service>(
             // Another delivery of this command landed first (the same commit id): answer
             // with what it appended.
             let history = load(log, key).await?;
-            match find_command(&history, request.meta.command_id) {
+            match history.find_command(request.meta.command_id) {
                 Some(stored) => Ok(Attempt::Done(replay(stored, request.actor()))),
                 None => {
                     tracing::error!(position, "commit id taken by another command");
@@ -465,5 +508,72 @@ mod tests {
             commit_id_for(CommandId::new_random(), dose)
         );
         assert_eq!(commit_id_for(command, dose).as_uuid().get_version_num(), 8);
+    }
+
+    #[test]
+    fn a_reply_is_written_as_its_json_value_prints() {
+        let command_id = CommandId::new_random();
+        let patient_id = PatientId::new_random();
+        let event = |data: serde_json::Value| EventRecord {
+            event_id: EventId::now_v7(),
+            occurred_at: Timestamp::now(),
+            payload: EventPayload::from_json_parts(
+                Family::Observation,
+                "observation_recorded",
+                1,
+                data,
+            )
+            .expect("valid observation"),
+        };
+        let draft = CommitDraft {
+            commit_id: commit_id_for(command_id, AggregateKey::new(patient_id, Family::Dose)),
+            command_id,
+            correlation_id: carelog_schemas::CorrelationId::new_random(),
+            patient_id,
+            family: Family::Observation,
+            actor: Actor {
+                role: carelog_schemas::Role::Patient,
+                party_id: crate::authorize::patient_party(patient_id),
+            },
+            events: vec![
+                event(serde_json::json!({
+                    "observation_id": uuid::Uuid::new_v4(), "value": { "mood": 6 }, "flags": []
+                })),
+                event(serde_json::json!({
+                    "observation_id": uuid::Uuid::new_v4(),
+                    "value": { "note": "slept \"well\" \u{e9}\n" },
+                    "flags": ["red_flag_symptom_within_72h"]
+                })),
+            ],
+        };
+        let (commit, _) = Commit::seal(
+            draft,
+            Timestamp::now(),
+            17,
+            carelog_schemas::CommitHash::GENESIS,
+        )
+        .expect("seal");
+        let outcomes = [
+            Outcome::Accepted {
+                command_id,
+                position: 18,
+                commit: Arc::new(commit),
+                replayed: false,
+            },
+            Outcome::Rejected {
+                command_id: Some(command_id),
+                error: CommandError::violated("a_rule", "refused").at("data.x"),
+            },
+            Outcome::Rejected {
+                command_id: None,
+                error: CommandError::new(ErrorCode::Invalid, "not JSON"),
+            },
+        ];
+        for outcome in outcomes {
+            assert_eq!(
+                String::from_utf8(outcome.reply_body()).expect("UTF-8"),
+                outcome.to_json().to_string()
+            );
+        }
     }
 }

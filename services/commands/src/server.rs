@@ -1,6 +1,6 @@
-//! The NATS side of a service: a queue-group subscription on `care.cmd.<service>.*`, one task
-//! per request (bounded), a JSON reply to each, and a graceful stop that answers what was
-//! already received.
+//! The NATS side of a service: a queue-group subscription on `care.cmd.<service>.*`, up to
+//! `max_in_flight` requests in progress at once (futures of the service's one task), a JSON
+//! reply to each, and a graceful stop that answers what was already received.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -8,9 +8,8 @@ use std::time::Duration;
 
 use async_nats::HeaderMap;
 use carelog_eventlog::{CareLog, CareLogConfig};
+use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use crate::connection::{development_nats_url, nats_connect_options, redact_nats_url};
@@ -156,18 +155,22 @@ pub async fn serve<S: Service>(
             reason: error.to_string(),
         })?;
     tracing::info!(service = S::NAME, %subject, %queue_group, "command service ready");
-    let permits = Arc::new(Semaphore::new(options.max_in_flight.max(1)));
-    let mut tasks = JoinSet::new();
-    let mut shutdown = std::pin::pin!(shutdown);
-    let spawn = |tasks: &mut JoinSet<()>, message: async_nats::Message, permit| {
-        let service = service.clone();
-        let client = client.clone();
-        let log = log.clone();
-        tasks.spawn(async move {
-            handle(&*service, &client, &log, options, message).await;
-            drop(permit);
-        });
+    // The commands in progress are futures of this one task, not tasks of their own: a spawn
+    // per command made the runtime wake its other worker to steal it, and each command's
+    // publishes reached the connection one wake-up (and one socket write) at a time. Polled
+    // together, the commands a wake-up moves on hand their publishes over in one batch.
+    let max_in_flight = options.max_in_flight.max(1);
+    let mut running = FuturesUnordered::new();
+    let run = |message: async_nats::Message| {
+        std::panic::AssertUnwindSafe(handle(&*service, &client, &log, options, message))
+            .catch_unwind()
     };
+    let finished = |joined: std::thread::Result<()>| {
+        if joined.is_err() {
+            tracing::error!(service = S::NAME, "a command panicked; it got no reply");
+        }
+    };
+    let mut shutdown = std::pin::pin!(shutdown);
     loop {
         tokio::select! {
             () = &mut shutdown => {
@@ -181,27 +184,19 @@ pub async fn serve<S: Service>(
                     tracing::warn!(service = S::NAME, %error, "could not flush while draining");
                 }
                 while let Some(Some(message)) = subscriber.next().now_or_never() {
-                    let Ok(permit) = permits.clone().acquire_owned().await else { break };
-                    spawn(&mut tasks, message, permit);
+                    running.push(run(message));
                 }
                 break;
             }
-            message = subscriber.next() => {
+            message = subscriber.next(), if running.len() < max_in_flight => {
                 let Some(message) = message else { break };
-                let Ok(permit) = permits.clone().acquire_owned().await else { break };
-                spawn(&mut tasks, message, permit);
+                running.push(run(message));
             }
-            Some(joined) = tasks.join_next(), if !tasks.is_empty() => {
-                if let Err(error) = joined {
-                    tracing::error!(service = S::NAME, %error, "a command task failed");
-                }
-            }
+            Some(joined) = running.next(), if !running.is_empty() => finished(joined),
         }
     }
-    while let Some(joined) = tasks.join_next().await {
-        if let Err(error) = joined {
-            tracing::error!(service = S::NAME, %error, "a command task failed");
-        }
+    while let Some(joined) = running.next().await {
+        finished(joined);
     }
     if let Err(error) = client.flush().await {
         tracing::warn!(service = S::NAME, %error, "could not flush the last replies");
@@ -246,7 +241,7 @@ async fn handle<S: Service>(
     if let Outcome::Accepted { replayed: true, .. } = outcome {
         headers.insert(REPLAYED_HEADER, "true");
     }
-    let body = outcome.to_json().to_string();
+    let body = outcome.reply_body();
     if let Err(error) = client
         .publish_with_headers(reply_to, headers, body.into())
         .await
@@ -262,20 +257,15 @@ fn log_outcome(outcome: &Outcome) {
         Outcome::Accepted {
             command_id,
             position,
-            events,
+            commit,
             replayed,
         } => {
-            if let Some(first) = events.first() {
-                tracing::Span::current()
-                    .record("command_id", tracing::field::display(command_id))
-                    .record(
-                        "patient_id",
-                        tracing::field::display(first.envelope.patient_id),
-                    );
-            }
+            tracing::Span::current()
+                .record("command_id", tracing::field::display(command_id))
+                .record("patient_id", tracing::field::display(commit.patient_id()));
             tracing::info!(
                 position,
-                events = events.len(),
+                events = commit.events().len(),
                 replayed,
                 "command accepted"
             );

@@ -6,41 +6,16 @@
 
 mod commands;
 
-use std::future::Future;
-
-use carelog_commands::{CommandError, Context, NewEvent, Request, Service};
 use carelog_schemas::Family;
 
-pub use carelog_commands::ServiceConfig as Config;
 pub use commands::{Administer, DoseCommand, PreDoseCheck, Vitals};
 
-/// The dose service's rules.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct DoseService;
-
-impl Service for DoseService {
-    const NAME: &'static str = "dose";
-    const FAMILY: Family = Family::Dose;
-    const COMMANDS: &'static [&'static str] = commands::NAMES;
-    type Command = DoseCommand;
-
-    fn parse(&self, name: &str, data: serde_json::Value) -> Result<DoseCommand, CommandError> {
-        DoseCommand::parse(name, data)
+carelog_commands::command_service! {
+    /// The dose service's rules.
+    DoseService {
+        name: "dose",
+        family: Family::Dose,
+        command: DoseCommand,
+        module: commands,
     }
-
-    async fn decide(
-        &self,
-        context: &Context<'_>,
-        request: &Request<DoseCommand>,
-    ) -> Result<Vec<NewEvent>, CommandError> {
-        commands::decide(context, request).await
-    }
-}
-
-/// Serves dose commands until `shutdown` completes.
-pub async fn run(
-    config: Config,
-    shutdown: impl Future<Output = ()> + Send,
-) -> Result<(), carelog_commands::ServeError> {
-    carelog_commands::run_service(DoseService, config, shutdown).await
 }

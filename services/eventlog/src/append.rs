@@ -1,10 +1,10 @@
 //! Appending commits: optimistic concurrency per aggregate, deduplication by commit id, safe
 //! retries on transport failure, and many appends in flight at once.
 
-use std::time::Duration;
-
 use std::collections::VecDeque;
 use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_nats::jetstream::context::{PublishError, PublishErrorKind};
 use async_nats::jetstream::publish::PublishAck;
@@ -25,7 +25,8 @@ pub struct Appended {
     pub position: u64,
     /// Its hash: the `previous_hash` of the aggregate's next commit.
     pub hash: CommitHash,
-    pub commit: Commit,
+    /// Shared with the cached history it extended, if any.
+    pub commit: Arc<Commit>,
 }
 
 impl Appended {
@@ -305,18 +306,21 @@ impl SentCommit<'_> {
     /// aggregate needs no read to know its state.
     fn appended(self, position: u64) -> Appended {
         let key = AggregateKey::new(self.commit.patient_id(), self.commit.family());
-        self.log
-            .cache
-            .extend(key, self.expected_position, || StoredCommit {
+        let commit = Arc::new(self.commit);
+        self.log.cache.extend(
+            key,
+            self.expected_position,
+            StoredCommit {
                 position,
                 key,
                 hash: self.hash,
-                commit: std::sync::Arc::new(self.commit.clone()),
-            });
+                commit: commit.clone(),
+            },
+        );
         Appended {
             position,
             hash: self.hash,
-            commit: self.commit,
+            commit,
         }
     }
 

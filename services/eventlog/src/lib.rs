@@ -5,13 +5,15 @@
 mod append;
 mod cache;
 mod config;
+mod history;
 mod read;
 mod subject;
 mod verify;
 
 pub use append::{AppendError, AppendOutcome, Appended, PendingAppend};
 pub use config::{CareLogConfig, ConfigError, MIN_DUPLICATE_WINDOW};
-pub use read::{AggregateHistory, CommitStream, ReadError, StoredCommit};
+pub use history::{AggregateHistory, Fold};
+pub use read::{CommitStream, ReadError, StoredCommit};
 pub use subject::{AggregateKey, SubjectError, CARE_SUBJECT_PREFIX};
 pub use verify::{BreakKind, ChainBreak, VerifyReport};
 

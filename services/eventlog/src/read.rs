@@ -14,6 +14,7 @@ use bytes::Bytes;
 use carelog_schemas::{Commit, CommitHash, DecodeError};
 use futures::{Stream, StreamExt};
 
+use crate::history::AggregateHistory;
 use crate::subject::{AggregateKey, SubjectError};
 use crate::{AggregateHead, CareLog};
 
@@ -52,14 +53,6 @@ impl StoredCommit {
 /// How many commits behind a cached aggregate may be and still be caught up one request per
 /// commit; further behind, it is read again whole.
 const MAX_CACHED_CATCH_UP: usize = 16;
-
-/// One aggregate's commits in log order, and its head.
-#[derive(Debug, Clone)]
-pub struct AggregateHistory {
-    pub key: AggregateKey,
-    pub head: AggregateHead,
-    pub commits: Vec<StoredCommit>,
-}
 
 /// Why something could not be read from the log.
 #[derive(Debug, thiserror::Error)]
@@ -261,14 +254,20 @@ impl CareLog {
     ///
     /// Recently loaded (or appended) aggregates are cached: one that has not moved costs one
     /// request (its head), one that moved by a few commits a request per new commit but the last.
-    pub async fn load_aggregate(&self, key: AggregateKey) -> Result<AggregateHistory, ReadError> {
+    pub async fn load_aggregate(
+        &self,
+        key: AggregateKey,
+    ) -> Result<Arc<AggregateHistory>, ReadError> {
         let Some(last) = self.last_entry(key).await? else {
-            let history = AggregateHistory {
-                key,
-                head: AggregateHead::EMPTY,
-                commits: Vec::new(),
-            };
+            if let Some(cached) = self
+                .cache
+                .get(key)
+                .filter(|cached| cached.commits().is_empty())
+            {
+                return Ok(cached);
+            }
             // Cached too, so that the first append to it extends the cache.
+            let history = Arc::new(AggregateHistory::empty(key));
             self.cache.put(&history);
             return Ok(history);
         };
@@ -278,6 +277,7 @@ impl CareLog {
             }
             if cached.head.position() < last.position {
                 if let Some(history) = self.catch_up(cached, last.clone()).await? {
+                    let history = Arc::new(history);
                     self.cache.put(&history);
                     return Ok(history);
                 }
@@ -288,21 +288,20 @@ impl CareLog {
         while let Some(entry) = entries.next().await {
             commits.push(entry?.decode()?);
         }
-        let head = commits
-            .last()
-            .map_or(AggregateHead::EMPTY, StoredCommit::head);
-        let history = AggregateHistory { key, head, commits };
+        let history = Arc::new(AggregateHistory::from_commits(key, commits));
         self.cache.put(&history);
         Ok(history)
     }
 
-    /// The aggregate as this handle (or a clone) last loaded or appended it, without asking the
-    /// log; `None` if it is not cached. It may be behind the log: deciding on it is safe only
-    /// because an append names the head it was decided on, so a decision on a stale history is
-    /// refused as a conflict. Anything not guarded that way (a refusal, a read of another
-    /// aggregate) must use [`CareLog::load_aggregate`].
-    pub fn cached_aggregate(&self, key: AggregateKey) -> Option<AggregateHistory> {
-        self.cache.get(key)
+    /// The aggregate as this handle (or a clone) last appended to it, without asking the log;
+    /// `None` unless it is cached and the last commit this process knows of is one it appended
+    /// (after a load that found another writer's commits, the next command should load again).
+    /// It may be behind the log: deciding on it is safe only because an append names the head
+    /// it was decided on, so a decision on a stale history is refused as a conflict. Anything
+    /// not guarded that way (a refusal, a read of another aggregate) must use
+    /// [`CareLog::load_aggregate`].
+    pub fn cached_aggregate(&self, key: AggregateKey) -> Option<Arc<AggregateHistory>> {
+        self.cache.get_own(key)
     }
 
     /// Extends a cached history up to `last` by following the hash chain backwards: each
@@ -317,9 +316,10 @@ impl CareLog {
     /// with many patients interleaved its cost grows with the log (BENCHMARKS.md, "Commands").
     async fn catch_up(
         &self,
-        mut history: AggregateHistory,
+        cached: Arc<AggregateHistory>,
         last: RawEntry,
     ) -> Result<Option<AggregateHistory>, ReadError> {
+        let history = &cached;
         let last = last.decode()?;
         // The link the oldest commit read so far names: the position and hash before it.
         let (mut previous, mut previous_hash) =
@@ -350,9 +350,9 @@ impl CareLog {
         if previous_hash != history.head.hash() {
             return Ok(None);
         }
+        let mut history = Arc::unwrap_or_clone(cached);
         while let Some(stored) = newer.pop() {
-            history.head = stored.head();
-            history.commits.push(stored);
+            history.push(stored);
         }
         Ok(Some(history))
     }

@@ -84,14 +84,14 @@ async fn a_replicated_care_log_keeps_its_guarantees_and_survives_a_node() -> Res
         .await?;
 
     let history = log.load_aggregate(key).await?;
-    let positions: Vec<u64> = history.commits.iter().map(|c| c.position).collect();
+    let positions: Vec<u64> = history.commits().iter().map(|c| c.position).collect();
     eprintln!(
         "first {} during {} last {} history {positions:?}",
         first.position,
         during.position,
         log.last_position().await?
     );
-    assert_eq!(history.commits.len(), 3);
+    assert_eq!(history.commits().len(), 3);
     assert_eq!(history.head, during.head());
     let report = log.verify_log().await?;
     assert!(report.is_intact(), "{:?}", report.first_break);

@@ -7,45 +7,16 @@
 
 mod commands;
 
-use std::future::Future;
-
-use carelog_commands::{CommandError, Context, NewEvent, Request, Service};
 use carelog_schemas::Family;
 
-pub use carelog_commands::ServiceConfig as Config;
 pub use commands::{ObservationCommand, Record, Score};
 
-/// The observation service's rules.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ObservationService;
-
-impl Service for ObservationService {
-    const NAME: &'static str = "observation";
-    const FAMILY: Family = Family::Observation;
-    const COMMANDS: &'static [&'static str] = commands::NAMES;
-    type Command = ObservationCommand;
-
-    fn parse(
-        &self,
-        name: &str,
-        data: serde_json::Value,
-    ) -> Result<ObservationCommand, CommandError> {
-        ObservationCommand::parse(name, data)
+carelog_commands::command_service! {
+    /// The observation service's rules.
+    ObservationService {
+        name: "observation",
+        family: Family::Observation,
+        command: ObservationCommand,
+        module: commands,
     }
-
-    async fn decide(
-        &self,
-        context: &Context<'_>,
-        request: &Request<ObservationCommand>,
-    ) -> Result<Vec<NewEvent>, CommandError> {
-        commands::decide(context, request).await
-    }
-}
-
-/// Serves observation commands until `shutdown` completes.
-pub async fn run(
-    config: Config,
-    shutdown: impl Future<Output = ()> + Send,
-) -> Result<(), carelog_commands::ServeError> {
-    carelog_commands::run_service(ObservationService, config, shutdown).await
 }

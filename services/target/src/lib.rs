@@ -7,41 +7,16 @@
 mod commands;
 mod state;
 
-use std::future::Future;
-
-use carelog_commands::{CommandError, Context, NewEvent, Request, Service};
 use carelog_schemas::Family;
 
-pub use carelog_commands::ServiceConfig as Config;
 pub use commands::TargetCommand;
 
-/// The target service's rules.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TargetService;
-
-impl Service for TargetService {
-    const NAME: &'static str = "target";
-    const FAMILY: Family = Family::Target;
-    const COMMANDS: &'static [&'static str] = commands::NAMES;
-    type Command = TargetCommand;
-
-    fn parse(&self, name: &str, data: serde_json::Value) -> Result<TargetCommand, CommandError> {
-        TargetCommand::parse(name, data)
+carelog_commands::command_service! {
+    /// The target service's rules.
+    TargetService {
+        name: "target",
+        family: Family::Target,
+        command: TargetCommand,
+        module: commands,
     }
-
-    async fn decide(
-        &self,
-        context: &Context<'_>,
-        request: &Request<TargetCommand>,
-    ) -> Result<Vec<NewEvent>, CommandError> {
-        commands::decide(context, request).await
-    }
-}
-
-/// Serves target commands until `shutdown` completes.
-pub async fn run(
-    config: Config,
-    shutdown: impl Future<Output = ()> + Send,
-) -> Result<(), carelog_commands::ServeError> {
-    carelog_commands::run_service(TargetService, config, shutdown).await
 }

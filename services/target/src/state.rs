@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use carelog_commands::state::live_events;
-use carelog_eventlog::AggregateHistory;
+use carelog_commands::state::{apply_commit, fold_live_events};
+use carelog_eventlog::{AggregateHistory, Fold, StoredCommit};
 use carelog_schemas::values::{CalendarDate, Ease, PracticeOutcome, TargetCategory};
 use carelog_schemas::{EventPayload, PartyId, SessionId, TargetEvent, TargetId};
 
@@ -38,18 +38,10 @@ pub(crate) struct TargetState {
 }
 
 impl TargetState {
-    pub(crate) fn from_history(history: &AggregateHistory) -> Self {
-        let mut state = TargetState::default();
-        for (_, record) in live_events(history) {
-            let EventPayload::Target(event) = &record.payload else {
-                continue;
-            };
-            state.apply(event);
-        }
-        state
-    }
-
-    fn apply(&mut self, event: &TargetEvent) {
+    fn apply_event(&mut self, payload: &EventPayload) {
+        let EventPayload::Target(event) = payload else {
+            return;
+        };
         match event {
             TargetEvent::TargetSet(set) => {
                 self.targets.insert(
@@ -108,5 +100,15 @@ impl TargetState {
     /// The active targets, in id order.
     pub(crate) fn active_targets(&self) -> impl Iterator<Item = &Target> {
         self.targets.values().filter(|target| target.active)
+    }
+}
+
+impl Fold for TargetState {
+    fn from_history(history: &AggregateHistory) -> Self {
+        fold_live_events(history, TargetState::apply_event)
+    }
+
+    fn apply(&mut self, stored: &StoredCommit) -> bool {
+        apply_commit(self, stored, TargetState::apply_event)
     }
 }

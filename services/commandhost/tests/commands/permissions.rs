@@ -119,7 +119,7 @@ impl AuthorizedSystem {
             .log
             .load_aggregate(AggregateKey::new(patient_id, family))
             .await?
-            .commits
+            .commits()
             .len())
     }
 
@@ -327,11 +327,10 @@ async fn the_dose_service_serves_commands_as_its_own_user_from_a_nats_url() -> R
     let reply = send(&clinic, "dose.start_course", &start_course(&cast)).await?;
     assert_eq!(reply["ok"], json!(true), "{reply}");
     let log = CareLog::connect(server.client().await?, CareLogConfig::default()).await?;
-    let commits = log
+    let history = log
         .load_aggregate(AggregateKey::new(cast.patient_id(), Family::Dose))
-        .await?
-        .commits;
-    assert_eq!(commits.len(), 1);
+        .await?;
+    assert_eq!(history.commits().len(), 1);
 
     let _ = stop.send(true);
     service.await.context("join the dose service")??;

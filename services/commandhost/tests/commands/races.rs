@@ -87,7 +87,7 @@ async fn two_instances_racing_on_one_patient_stay_consistent() -> Result<()> {
             .load_aggregate(AggregateKey::new(cast.patient_id(), Family::Target))
             .await?;
         let last = history
-            .commits
+            .commits()
             .last()
             .map(|stored| stored.commit.recorded_events(stored.position));
         let target_id = last
@@ -221,7 +221,7 @@ async fn a_stale_cached_aggregate_never_decides_alone() -> Result<()> {
 
     let key = AggregateKey::new(cast.patient_id(), Family::Target);
     let history = first.load_aggregate(key).await?;
-    ensure!(history.commits.len() == 3, "set, retire, set");
+    ensure!(history.commits().len() == 3, "set, retire, set");
     let report = first.verify_aggregate(key).await?;
     ensure!(report.first_break.is_none(), "{:?}", report.first_break);
     Ok(())

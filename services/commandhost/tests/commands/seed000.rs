@@ -23,7 +23,7 @@ async fn event_types(
         .load_aggregate(AggregateKey::new(cast.patient_id(), family))
         .await?;
     let mut counts = BTreeMap::new();
-    for stored in &history.commits {
+    for stored in history.commits() {
         for event in stored.commit.recorded_events(stored.position) {
             *counts.entry(event.envelope.event_type.clone()).or_insert(0) += 1;
         }

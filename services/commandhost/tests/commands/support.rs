@@ -133,7 +133,7 @@ impl Harness {
             .log
             .load_aggregate(AggregateKey::new(patient_id, family))
             .await?
-            .commits
+            .commits()
             .len())
     }
 }

@@ -2,11 +2,11 @@
 
 use std::collections::BTreeMap;
 
-use carelog_eventlog::AggregateHistory;
+use carelog_eventlog::{AggregateHistory, Fold, StoredCommit};
 use carelog_schemas::values::{GranteeRole, Scope, Scopes};
 use carelog_schemas::{ConsentEvent, ConsentId, EventPayload, PartyId, Timestamp};
 
-use super::live_events;
+use super::{apply_commit, fold_live_events};
 
 /// One consent as it stands.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,6 +27,16 @@ impl ConsentGrant {
     }
 }
 
+impl Fold for ConsentState {
+    fn from_history(history: &AggregateHistory) -> Self {
+        ConsentState::from_history(history)
+    }
+
+    fn apply(&mut self, stored: &StoredCommit) -> bool {
+        apply_commit(self, stored, ConsentState::apply_event)
+    }
+}
+
 /// A patient's consents.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ConsentState {
@@ -35,31 +45,31 @@ pub struct ConsentState {
 
 impl ConsentState {
     pub fn from_history(history: &AggregateHistory) -> Self {
-        let mut state = ConsentState::default();
-        for (_, record) in live_events(history) {
-            match &record.payload {
-                EventPayload::Consent(ConsentEvent::ConsentGranted(granted)) => {
-                    state.grants.insert(
-                        granted.consent_id,
-                        ConsentGrant {
-                            consent_id: granted.consent_id,
-                            grantee_id: granted.grantee_id,
-                            grantee_role: granted.grantee_role,
-                            scopes: granted.scopes.clone(),
-                            expires_at: granted.expires_at,
-                            revoked: false,
-                        },
-                    );
-                }
-                EventPayload::Consent(ConsentEvent::ConsentRevoked(revoked)) => {
-                    if let Some(grant) = state.grants.get_mut(&revoked.consent_id) {
-                        grant.revoked = true;
-                    }
-                }
-                _ => {}
+        fold_live_events(history, ConsentState::apply_event)
+    }
+
+    fn apply_event(&mut self, payload: &EventPayload) {
+        match payload {
+            EventPayload::Consent(ConsentEvent::ConsentGranted(granted)) => {
+                self.grants.insert(
+                    granted.consent_id,
+                    ConsentGrant {
+                        consent_id: granted.consent_id,
+                        grantee_id: granted.grantee_id,
+                        grantee_role: granted.grantee_role,
+                        scopes: granted.scopes.clone(),
+                        expires_at: granted.expires_at,
+                        revoked: false,
+                    },
+                );
             }
+            EventPayload::Consent(ConsentEvent::ConsentRevoked(revoked)) => {
+                if let Some(grant) = self.grants.get_mut(&revoked.consent_id) {
+                    grant.revoked = true;
+                }
+            }
+            _ => {}
         }
-        state
     }
 
     pub fn grant(&self, consent_id: ConsentId) -> Option<&ConsentGrant> {

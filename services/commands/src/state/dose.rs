@@ -4,11 +4,11 @@
 
 use std::collections::BTreeMap;
 
-use carelog_eventlog::AggregateHistory;
+use carelog_eventlog::{AggregateHistory, Fold, StoredCommit};
 use carelog_schemas::values::{BloodPressure, Milligrams, Path, VitalsPhase};
 use carelog_schemas::{CourseId, DoseEvent, DoseId, EventPayload, PartyId, Timestamp};
 
-use super::live_events;
+use super::{apply_commit, fold_live_events};
 
 /// A treatment course.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,6 +59,16 @@ impl Dose {
     }
 }
 
+impl Fold for DoseState {
+    fn from_history(history: &AggregateHistory) -> Self {
+        DoseState::from_history(history)
+    }
+
+    fn apply(&mut self, stored: &StoredCommit) -> bool {
+        apply_commit(self, stored, DoseState::apply_event)
+    }
+}
+
 /// A patient's courses and doses.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DoseState {
@@ -68,17 +78,13 @@ pub struct DoseState {
 
 impl DoseState {
     pub fn from_history(history: &AggregateHistory) -> Self {
-        let mut state = DoseState::default();
-        for (_, record) in live_events(history) {
-            let EventPayload::Dose(event) = &record.payload else {
-                continue;
-            };
-            state.apply(event);
-        }
-        state
+        fold_live_events(history, DoseState::apply_event)
     }
 
-    fn apply(&mut self, event: &DoseEvent) {
+    fn apply_event(&mut self, payload: &EventPayload) {
+        let EventPayload::Dose(event) = payload else {
+            return;
+        };
         match event {
             DoseEvent::CourseStarted(started) => {
                 self.courses.insert(

@@ -22,7 +22,7 @@ pub fn live_events(
 ) -> impl Iterator<Item = (&StoredCommit, &EventRecord)> + '_ {
     let corrected = corrected_event_ids(history);
     history
-        .commits
+        .commits()
         .iter()
         .flat_map(|stored| {
             stored
@@ -36,10 +36,47 @@ pub fn live_events(
         })
 }
 
+/// The state `apply` folds from the events of `history` that still stand ([`live_events`]),
+/// for [`carelog_eventlog::Fold::from_history`].
+pub fn fold_live_events<S: Default>(
+    history: &AggregateHistory,
+    mut apply: impl FnMut(&mut S, &EventPayload),
+) -> S {
+    let mut state = S::default();
+    for (_, record) in live_events(history) {
+        apply(&mut state, &record.payload);
+    }
+    state
+}
+
+/// Applies the events of `stored` to `state` with `apply`, for
+/// [`carelog_eventlog::Fold::apply`]; `false` (nothing applied) when the commit holds a
+/// correction, which takes an earlier event back: the state is then folded again from the whole
+/// history ([`live_events`]). The events of a new commit cannot have been corrected before it
+/// (a correction names an event already in the record), so applying them on top gives what
+/// folding the whole history gives.
+pub fn apply_commit<S>(
+    state: &mut S,
+    stored: &StoredCommit,
+    mut apply: impl FnMut(&mut S, &EventPayload),
+) -> bool {
+    let events = stored.commit.events();
+    if events
+        .iter()
+        .any(|record| correction_of(&record.payload).is_some())
+    {
+        return false;
+    }
+    for record in events {
+        apply(state, &record.payload);
+    }
+    true
+}
+
 /// The ids of the events of an aggregate that a correction names.
 pub fn corrected_event_ids(history: &AggregateHistory) -> BTreeSet<EventId> {
     history
-        .commits
+        .commits()
         .iter()
         .flat_map(|stored| stored.commit.events())
         .filter_map(|record| correction_of(&record.payload))

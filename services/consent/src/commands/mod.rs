@@ -4,7 +4,7 @@ mod grant;
 mod revoke;
 
 use carelog_commands::authorize::{require_patient_self, require_role};
-use carelog_commands::{parse_data, CommandError, Context, NewEvent, Request};
+use carelog_commands::{parse_data, CommandData, CommandError, Context, NewEvent, Request};
 use carelog_schemas::consent::{ConsentGranted, ConsentRevoked};
 use carelog_schemas::Role;
 
@@ -19,7 +19,7 @@ pub enum ConsentCommand {
 }
 
 impl ConsentCommand {
-    pub(crate) fn parse(name: &str, data: serde_json::Value) -> Result<Self, CommandError> {
+    pub(crate) fn parse(name: &str, data: CommandData<'_>) -> Result<Self, CommandError> {
         match name {
             "grant" => parse_data(data).map(ConsentCommand::Grant),
             "revoke" => parse_data(data).map(ConsentCommand::Revoke),

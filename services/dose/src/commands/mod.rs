@@ -15,7 +15,7 @@ mod vitals;
 
 use carelog_commands::authorize::{require_clinic_of_course, require_role};
 use carelog_commands::state::{Course, Dose, DoseState};
-use carelog_commands::{parse_data, CommandError, Context, NewEvent, Request};
+use carelog_commands::{parse_data, CommandData, CommandError, Context, NewEvent, Request};
 use carelog_schemas::dose::{
     CourseEnded, CourseStarted, DoseCancelled, DoseScheduled, EntryCorrected, PatientDischarged,
     SideEffectRecorded,
@@ -56,7 +56,7 @@ pub enum DoseCommand {
 }
 
 impl DoseCommand {
-    pub(crate) fn parse(name: &str, data: serde_json::Value) -> Result<Self, CommandError> {
+    pub(crate) fn parse(name: &str, data: CommandData<'_>) -> Result<Self, CommandError> {
         Ok(match name {
             "start_course" => DoseCommand::StartCourse(parse_data(data)?),
             "schedule" => DoseCommand::Schedule(parse_data(data)?),

@@ -5,12 +5,15 @@ mod correct;
 mod record;
 mod score;
 
+use std::collections::HashSet;
+
 use carelog_commands::authorize::{
     require_clinic_with_active_course, require_patient_self, require_role,
     require_therapist_consent,
 };
-use carelog_commands::state::live_events;
-use carelog_commands::{parse_data, CommandError, Context, NewEvent, Request};
+use carelog_commands::state::{apply_commit, fold_live_events};
+use carelog_commands::{parse_data, CommandData, CommandError, Context, NewEvent, Request};
+use carelog_eventlog::{AggregateHistory, Fold, StoredCommit};
 use carelog_schemas::observation::EntryCorrected;
 use carelog_schemas::values::Scope;
 use carelog_schemas::{EventPayload, ObservationEvent, ObservationId, Role};
@@ -31,7 +34,7 @@ pub enum ObservationCommand {
 }
 
 impl ObservationCommand {
-    pub(crate) fn parse(name: &str, data: serde_json::Value) -> Result<Self, CommandError> {
+    pub(crate) fn parse(name: &str, data: CommandData<'_>) -> Result<Self, CommandError> {
         Ok(match name {
             "record" => ObservationCommand::Record(parse_data(data)?),
             "score" => ObservationCommand::Score(parse_data(data).map_err(|mut error| {
@@ -109,11 +112,32 @@ pub(crate) async fn decide(
 
 /// Whether an observation id is already used in this patient's record.
 fn observation_exists(context: &Context<'_>, observation_id: ObservationId) -> bool {
-    live_events(context.own()).any(|(_, record)| {
-        matches!(
-            &record.payload,
-            EventPayload::Observation(ObservationEvent::ObservationRecorded(recorded))
-                if recorded.observation_id == observation_id
-        )
-    })
+    context
+        .own()
+        .folded::<ObservationIds>()
+        .0
+        .contains(&observation_id)
+}
+
+/// The ids of the patient's recorded observations that still stand (not corrected).
+#[derive(Debug, Clone, Default, PartialEq)]
+struct ObservationIds(HashSet<ObservationId>);
+
+impl ObservationIds {
+    fn apply_event(&mut self, payload: &EventPayload) {
+        if let EventPayload::Observation(ObservationEvent::ObservationRecorded(recorded)) = payload
+        {
+            self.0.insert(recorded.observation_id);
+        }
+    }
+}
+
+impl Fold for ObservationIds {
+    fn from_history(history: &AggregateHistory) -> Self {
+        fold_live_events(history, ObservationIds::apply_event)
+    }
+
+    fn apply(&mut self, stored: &StoredCommit) -> bool {
+        apply_commit(self, stored, ObservationIds::apply_event)
+    }
 }

@@ -2,6 +2,8 @@
 //! severe headache, chest pain, feeling worse) within 72 h after a dose is flagged for the
 //! clinic: "contact the patient" (domain §4).
 
+use std::sync::Arc;
+
 use carelog_commands::state::DoseState;
 use carelog_commands::{CommandError, Context, NewEvent, Request};
 use carelog_schemas::observation::{ObservationEvent, ObservationRecorded};
@@ -37,7 +39,7 @@ fn is_red_flag(symptom: Symptom) -> bool {
 /// red-flag symptom.
 pub(super) async fn decide(
     context: &Context<'_>,
-    doses: &OnceCell<DoseState>,
+    doses: &OnceCell<Arc<DoseState>>,
     request: &Request<ObservationCommand>,
     command: &Record,
 ) -> Result<Vec<NewEvent>, CommandError> {

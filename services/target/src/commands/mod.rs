@@ -11,7 +11,7 @@ mod schedule_session;
 mod set;
 
 use carelog_commands::authorize::{require_patient_self, require_role, require_therapist_consent};
-use carelog_commands::{parse_data, CommandError, Context, NewEvent, Request};
+use carelog_commands::{parse_data, CommandData, CommandError, Context, NewEvent, Request};
 use carelog_schemas::target::{
     EntryCorrected, SessionCancelled, SessionHeld, SessionScheduled, TargetNotchedUp,
     TargetPracticed, TargetRetired, TargetSet,
@@ -47,7 +47,7 @@ pub enum TargetCommand {
 }
 
 impl TargetCommand {
-    pub(crate) fn parse(name: &str, data: serde_json::Value) -> Result<Self, CommandError> {
+    pub(crate) fn parse(name: &str, data: CommandData<'_>) -> Result<Self, CommandError> {
         Ok(match name {
             "set" => TargetCommand::Set(parse_data(data)?),
             "practice" => TargetCommand::Practice(parse_data(data)?),
@@ -99,7 +99,7 @@ pub(crate) async fn decide(
             request.received_at,
         )?;
     }
-    let state = TargetState::from_history(context.own());
+    let state = context.own().folded::<TargetState>();
     match &request.command {
         TargetCommand::Set(command) => set::decide(&state, request, command),
         TargetCommand::Practice(command) => practice::decide(&state, request, command),
