@@ -69,6 +69,20 @@ async fn run_sets_up_the_log_prints_health_and_stops_on_sigterm() -> Result<()> 
 #[tokio::test]
 async fn verify_exits_non_zero_on_a_forged_log() -> Result<()> {
     let server = NatsServer::start().await?;
+    // Verify changes nothing: where there is no care log, it says so and creates none.
+    let missing = carelog(&server.url()).arg("verify").output()?;
+    assert!(!missing.status.success(), "verify passed without a log");
+    let said = String::from_utf8_lossy(&missing.stdout);
+    assert!(
+        said.contains("stream CARE") && said.contains("not found"),
+        "{said}"
+    );
+
+    carelog_eventlog::CareLog::connect(
+        server.client().await?,
+        carelog_eventlog::CareLogConfig::default(),
+    )
+    .await?;
     let ok = carelog(&server.url()).arg("verify").output()?;
     assert!(
         ok.status.success(),
