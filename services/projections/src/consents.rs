@@ -42,7 +42,7 @@ pub(crate) const READS_ENTRY: &str = "t.patient_id = r.patient_id AND t.position
 pub(crate) struct ActiveConsent {
     pub(crate) grantee_id: Uuid,
     pub(crate) audience: Audience,
-    pub(crate) scopes: BTreeSet<String>,
+    pub(crate) scopes: std::sync::Arc<BTreeSet<String>>,
 }
 
 /// The patient's consents active at an instant.
@@ -232,7 +232,7 @@ struct Revocation {
     position: i64,
     audience: Audience,
     grantee_id: Uuid,
-    scopes: BTreeSet<String>,
+    scopes: std::sync::Arc<BTreeSet<String>>,
 }
 
 /// Marks the consent revoked and deletes the grantee's rows of the scopes no remaining active

@@ -31,7 +31,7 @@ pub(crate) fn derived_items(event: &RecordedEvent, event_entry: &Entry) -> Vec<E
         kind: name,
         reach,
         scope: None,
-        ..event_entry.clone()
+        ..event_entry.derived_base()
     };
     if let EventPayload::Dose(DoseEvent::DoseAdministered(dose)) = &event.payload {
         let given_at = dose.administered_at.to_datetime();

@@ -115,5 +115,32 @@ pub(crate) struct Entry {
     pub(crate) reach: Reach,
 }
 
+impl Entry {
+    /// A copy to build a derived item from: every field of this entry but its text and
+    /// detail, which the item sets itself (an event's detail can be large; not copied).
+    pub(crate) fn derived_base(&self) -> Entry {
+        Entry {
+            patient_id: self.patient_id,
+            position: self.position,
+            event_index: self.event_index,
+            item: String::new(),
+            event_id: self.event_id,
+            family: self.family,
+            kind: String::new(),
+            scope: self.scope,
+            course_id: self.course_id,
+            clinic_id: self.clinic_id,
+            actor_role: self.actor_role,
+            actor_id: self.actor_id,
+            related_party: self.related_party,
+            occurred_at: self.occurred_at,
+            recorded_at: self.recorded_at,
+            summary: String::new(),
+            detail: serde_json::Value::Null,
+            reach: self.reach,
+        }
+    }
+}
+
 /// The item name of a recorded event's own entry.
 pub(crate) const EVENT_ITEM: &str = "event";

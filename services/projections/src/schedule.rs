@@ -95,7 +95,7 @@ pub(crate) fn next_dose_due(
             "due_from": rfc3339(due_from),
             "due_by": rfc3339(due_by),
         }),
-        ..event_entry.clone()
+        ..event_entry.derived_base()
     })
 }
 

@@ -14,6 +14,7 @@
 //! correction then loads its patient's state again from the tables it changed.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use sqlx::PgConnection;
 use time::OffsetDateTime;
@@ -28,7 +29,8 @@ pub(crate) struct ConsentRecord {
     pub(crate) consent_id: Uuid,
     pub(crate) grantee_id: Uuid,
     pub(crate) audience: Audience,
-    pub(crate) scopes: BTreeSet<String>,
+    /// Shared: every event's `ActiveConsents` holds them.
+    pub(crate) scopes: Arc<BTreeSet<String>>,
     pub(crate) expires_at: Option<OffsetDateTime>,
     pub(crate) revoked: bool,
 }
@@ -253,7 +255,7 @@ impl BatchState {
                 consent_id,
                 grantee_id,
                 audience,
-                scopes: scopes.into_iter().collect(),
+                scopes: Arc::new(scopes.into_iter().collect()),
                 expires_at,
                 revoked,
             });
@@ -387,7 +389,7 @@ impl BatchState {
             consent_id: consent.consent_id,
             grantee_id: consent.grantee_id,
             audience,
-            scopes: consent.scopes.iter().cloned().collect(),
+            scopes: Arc::new(consent.scopes.iter().cloned().collect()),
             expires_at: consent.expires_at,
             revoked: false,
         };

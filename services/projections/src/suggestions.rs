@@ -75,7 +75,7 @@ pub(crate) async fn raise(
                 reach: Reach::TherapistSuggestion,
                 summary: "Notch suggested: the last three practices were done and easy".to_owned(),
                 detail: json!({ "target_id": target_id }),
-                ..event_entry.clone()
+                ..event_entry.derived_base()
             }])
         }
         _ => Ok(Vec::new()),
@@ -157,7 +157,7 @@ fn window_suggestion(base: &Entry, given_at: OffsetDateTime, dose_id: Uuid) -> E
             "closes_at": rfc3339(closes_at),
         }),
         clinic_id: None,
-        ..base.clone()
+        ..base.derived_base()
     }
 }
 
