@@ -270,12 +270,18 @@ EOF
 
 # Settings for a cluster of ours that writes the read models in bulk (given at every start, so
 # clusters made before them get them too; a server someone else runs is never touched):
-# shared buffers a quarter of the memory, between 128 MB and 2 GB, so a rebuild's indexes stay
-# in memory; checkpoints rarer (every 30 min or 8 GB of WAL), so a page's first change after
-# one is not logged whole as often. The price is a longer crash recovery.
+# shared buffers a quarter of the memory (the container's limit, if lower), between 128 MB and
+# 2 GB, so a rebuild's indexes stay in memory; checkpoints rarer (every 30 min or 8 GB of WAL),
+# so a page's first change after one is not logged whole as often. The price: a longer crash
+# recovery, and up to 8 GB of WAL on disk under heavy writing.
 pg_tuning() {
-    local kb mb
+    local kb mb limit
     kb="$(awk '/^MemTotal:/ {print $2}' /proc/meminfo 2>/dev/null || echo 0)"
+    # In a container, /proc/meminfo shows the host: its cgroup's limit counts if lower.
+    limit="$(cat /sys/fs/cgroup/memory.max 2>/dev/null || echo max)"
+    if [[ "$limit" =~ ^[0-9]+$ ]] && ((limit / 1024 < kb)); then
+        kb=$((limit / 1024))
+    fi
     mb=$((kb / 4096))
     ((mb < 128)) && mb=128
     ((mb > 2048)) && mb=2048

@@ -46,29 +46,38 @@ CREATE TABLE entry_readers (
     PRIMARY KEY (patient_id, audience, viewer_id, position, event_index, item)
 );
 
+-- The course's clinic of an entry: its clinic row of basis 'course' (at most one per entry in
+-- practice; should there be two, the lowest id becomes `clinic_id` and the other keeps its
+-- row). One join, not a look-up per entry: the old key cannot be probed past `viewer_id`.
+CREATE TEMPORARY TABLE course_clinics ON COMMIT DROP AS
+SELECT DISTINCT ON (patient_id, position, event_index, item)
+    patient_id, position, event_index, item, viewer_id AS clinic_id
+FROM timeline_entries
+WHERE audience = 'clinic' AND basis = 'course'
+ORDER BY patient_id, position, event_index, item, viewer_id;
+
 INSERT INTO entries (patient_id, position, event_index, item, event_id, family, kind, scope,
     reach, course_id, clinic_id, actor_role, actor_id, related_party, occurred_at, recorded_at,
     summary, detail, correction)
-SELECT patient_id, position, event_index, item, event_id, family, kind, scope,
+SELECT t.patient_id, t.position, t.event_index, t.item, t.event_id, t.family, t.kind, t.scope,
     CASE
-        WHEN item = 'safety_reminder' THEN 'patient_only'
-        WHEN item LIKE 'alert:%' THEN 'clinic_alert'
-        WHEN item LIKE 'safety_alert:%' THEN 'safety_alert'
-        WHEN item LIKE 'suggestion:%' THEN 'therapist_suggestion'
+        WHEN t.item = 'safety_reminder' THEN 'patient_only'
+        WHEN t.item LIKE 'alert:%' THEN 'clinic_alert'
+        WHEN t.item LIKE 'safety_alert:%' THEN 'safety_alert'
+        WHEN t.item LIKE 'suggestion:%' THEN 'therapist_suggestion'
         ELSE 'record'
     END,
-    course_id,
-    (SELECT c.viewer_id FROM timeline_entries c
-     WHERE c.patient_id = t.patient_id AND c.audience = 'clinic' AND c.basis = 'course'
-       AND c.position = t.position AND c.event_index = t.event_index AND c.item = t.item
-     LIMIT 1),
-    actor_role, actor_id, related_party, occurred_at, recorded_at, summary, detail, correction
+    t.course_id, c.clinic_id, t.actor_role, t.actor_id, t.related_party, t.occurred_at,
+    t.recorded_at, t.summary, t.detail, t.correction
 FROM timeline_entries t
-WHERE audience = 'auditor';
+LEFT JOIN course_clinics c USING (patient_id, position, event_index, item)
+WHERE t.audience = 'auditor';
 
 INSERT INTO entry_readers (patient_id, audience, viewer_id, position, event_index, item, basis)
-SELECT patient_id, audience, viewer_id, position, event_index, item, basis
-FROM timeline_entries
-WHERE audience IN ('clinic', 'therapist') AND basis <> 'course';
+SELECT r.patient_id, r.audience, r.viewer_id, r.position, r.event_index, r.item, r.basis
+FROM timeline_entries r
+LEFT JOIN course_clinics c USING (patient_id, position, event_index, item)
+WHERE r.audience IN ('clinic', 'therapist')
+  AND NOT (r.basis = 'course' AND r.viewer_id IS NOT DISTINCT FROM c.clinic_id);
 
 DROP TABLE timeline_entries;

@@ -194,7 +194,8 @@ async fn scope_of(
 
 /// Marks the entries of a corrected event, for every reader (the event stays, as the log keeps it),
 /// and what the correction changes in the state tables: a course end entered in error reopens
-/// its course, a corrected session no longer keeps
+/// its course, a corrected cancellation puts its session back (withdrawing the window
+/// suggestions it falls in), a corrected session no longer keeps
 /// a window suggestion away (the suggestions it withdrew come back, returned here), a corrected
 /// dose no longer counts as its course's first. The patient's state is loaded again afterwards.
 async fn mark_correction(
@@ -223,6 +224,25 @@ async fn mark_correction(
         .iter()
         .find(|session| session.event_id == corrected && session.live())
         .map(|session| session.at);
+    // A cancellation corrected: its session stands again, and takes back the suggestions of
+    // the windows it falls in.
+    let uncancelled: Vec<(time::OffsetDateTime, bool)> = sqlx::query_as(
+        "UPDATE sessions s SET cancelled = false
+         FROM entries c
+         WHERE c.patient_id = $1 AND c.event_id = $2 AND c.item = 'event'
+           AND c.kind = 'session_cancelled' AND c.correction IS NULL
+           AND s.patient_id = c.patient_id
+           AND s.session_id = (c.detail->>'session_id')::uuid AND s.cancelled
+         RETURNING s.at, s.corrected",
+    )
+    .bind(patient_id)
+    .bind(corrected)
+    .fetch_all(&mut *connection)
+    .await
+    .map_err(ProjectionError::applying)?;
+    for (at, _) in uncancelled.into_iter().filter(|(_, corrected)| !corrected) {
+        crate::suggestions::withdraw_windows(connection, patient_id, at).await?;
+    }
     sqlx::query("UPDATE entries SET correction = $3 WHERE patient_id = $2 AND event_id = $1")
         .bind(corrected)
         .bind(patient_id)

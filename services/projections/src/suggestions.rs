@@ -123,6 +123,34 @@ async fn streak_just_reached_three(
         && easy.get(3) != Some(&true))
 }
 
+/// Withdraws, for every reader, the "window open, no session scheduled" suggestions whose
+/// window holds `at` (a live session is now there). The caller has flushed.
+pub(crate) async fn withdraw_windows(
+    connection: &mut PgConnection,
+    patient_id: Uuid,
+    at: OffsetDateTime,
+) -> Result<(), ProjectionError> {
+    // The entry and its readers' rows go together.
+    sqlx::query(
+        "WITH withdrawn AS (
+             DELETE FROM entries
+             WHERE patient_id = $1 AND item = $2
+               AND (detail->>'opens_at')::timestamptz <= $3
+               AND (detail->>'closes_at')::timestamptz >= $3
+             RETURNING patient_id, position, event_index, item)
+         DELETE FROM entry_readers r USING withdrawn w
+         WHERE r.patient_id = w.patient_id AND r.position = w.position
+           AND r.event_index = w.event_index AND r.item = w.item",
+    )
+    .bind(patient_id)
+    .bind(WINDOW_NO_SESSION)
+    .bind(at)
+    .execute(&mut *connection)
+    .await
+    .map_err(ProjectionError::applying)?;
+    Ok(())
+}
+
 /// Whether a live session of the patient falls in the integration window of a dose given at
 /// `given_at`.
 fn session_in_window(state: &BatchState, patient_id: Uuid, given_at: OffsetDateTime) -> bool {
@@ -281,24 +309,7 @@ pub(crate) async fn follow_sessions(
                 .flush(connection)
                 .await
                 .map_err(ProjectionError::applying)?;
-            // The entry and its readers' rows go together.
-            sqlx::query(
-                "WITH withdrawn AS (
-                     DELETE FROM entries
-                     WHERE patient_id = $1 AND item = $2
-                       AND (detail->>'opens_at')::timestamptz <= $3
-                       AND (detail->>'closes_at')::timestamptz >= $3
-                     RETURNING patient_id, position, event_index, item)
-                 DELETE FROM entry_readers r USING withdrawn w
-                 WHERE r.patient_id = w.patient_id AND r.position = w.position
-                   AND r.event_index = w.event_index AND r.item = w.item",
-            )
-            .bind(patient_id)
-            .bind(WINDOW_NO_SESSION)
-            .bind(at)
-            .execute(&mut *connection)
-            .await
-            .map_err(ProjectionError::applying)?;
+            withdraw_windows(connection, patient_id, at).await?;
         }
         EventPayload::Target(TargetEvent::SessionCancelled(cancelled)) => {
             let session_id = *cancelled.session_id.as_uuid();

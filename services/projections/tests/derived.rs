@@ -239,7 +239,8 @@ async fn an_open_window_without_a_session_is_suggested_to_consented_therapists()
 }
 
 #[tokio::test]
-async fn a_session_cancelled_or_entered_in_error_brings_the_window_suggestion_back() -> Result<()> {
+async fn a_session_cancelled_or_entered_in_error_brings_the_window_suggestion_back_and_a_voided_cancellation_takes_it_away(
+) -> Result<()> {
     let mut harness = Harness::running().await?;
     let care = Care::start(&mut harness, "spravato").await?;
     care.grant(&mut harness, &["doses", "sessions"]).await?;
@@ -294,6 +295,20 @@ async fn a_session_cancelled_or_entered_in_error_brings_the_window_suggestion_ba
     .await?;
     harness.caught_up().await?;
     assert_eq!(count(&harness, therapist, &care, WINDOW).await?, 1);
+
+    // That cancellation entered in error: the session stands again, the suggestion goes.
+    let cancellation = harness
+        .last_event_id
+        .context("the cancellation's event id")?;
+    care.by_therapist(
+        &mut harness,
+        "entry_corrected",
+        json!({ "corrects": cancellation, "kind": "entered_in_error", "reason": "wrong one" }),
+    )
+    .await?;
+    harness.caught_up().await?;
+    assert_eq!(count(&harness, therapist, &care, WINDOW).await?, 0);
+    assert_eq!(count(&harness, Reader::Auditor, &care, WINDOW).await?, 0);
 
     // The rebuilt read models say the same.
     let live = support::read_models(&harness.pool).await?;
