@@ -134,6 +134,28 @@ impl Care {
         Ok((session_id, scheduled))
     }
 
+    /// The therapist sets a behavioural target; returns its id.
+    async fn set_target(&self, harness: &mut Harness) -> Result<Uuid> {
+        let target_id = Uuid::new_v4();
+        harness
+            .append(
+                self.patient,
+                actor(Role::Therapist, self.therapist),
+                at("2026-03-02T15:00:00Z"),
+                event(
+                    Family::Target,
+                    "target_set",
+                    json!({
+                        "target_id": target_id, "category": "behavioral_activation",
+                        "menu_item": null, "description": "walk outside for 15 minutes",
+                        "plan": "Wednesday and Sunday",
+                    }),
+                ),
+            )
+            .await?;
+        Ok(target_id)
+    }
+
     /// A target-family event by the therapist (a cancellation, a correction).
     async fn by_therapist(&self, harness: &mut Harness, kind: &str, data: Value) -> Result<()> {
         harness
@@ -327,22 +349,7 @@ async fn three_done_and_easy_practices_in_a_row_suggest_one_notch() -> Result<()
     let mut harness = Harness::running().await?;
     let care = Care::start(&mut harness, "spravato").await?;
     care.grant(&mut harness, &["targets"]).await?;
-    let target_id = Uuid::new_v4();
-    harness
-        .append(
-            care.patient,
-            actor(Role::Therapist, care.therapist),
-            at("2026-03-02T15:00:00Z"),
-            event(
-                Family::Target,
-                "target_set",
-                json!({
-                    "target_id": target_id, "category": "behavioral_activation", "menu_item": null,
-                    "description": "walk outside for 15 minutes", "plan": "Wednesday and Sunday",
-                }),
-            ),
-        )
-        .await?;
+    let target_id = care.set_target(&mut harness).await?;
     let therapist = Reader::Therapist(care.therapist);
     for (day, ease) in [(4, "easy"), (5, "hard"), (6, "easy"), (7, "easy")] {
         care.practice(&mut harness, target_id, day, ease).await?;
@@ -411,22 +418,7 @@ async fn practices_count_by_the_day_they_were_done_as_the_notch_rule_does() -> R
     let mut harness = Harness::running().await?;
     let care = Care::start(&mut harness, "spravato").await?;
     care.grant(&mut harness, &["targets"]).await?;
-    let target_id = Uuid::new_v4();
-    harness
-        .append(
-            care.patient,
-            actor(Role::Therapist, care.therapist),
-            at("2026-03-02T15:00:00Z"),
-            event(
-                Family::Target,
-                "target_set",
-                json!({
-                    "target_id": target_id, "category": "behavioral_activation", "menu_item": null,
-                    "description": "walk outside for 15 minutes", "plan": "every other day",
-                }),
-            ),
-        )
-        .await?;
+    let target_id = care.set_target(&mut harness).await?;
     let therapist = Reader::Therapist(care.therapist);
     // Logged in this order; the hard one of the 5th is logged late.
     for (day, ease) in [(7, "easy"), (8, "easy"), (5, "hard")] {
