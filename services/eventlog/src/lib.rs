@@ -65,6 +65,17 @@ pub enum SetupError {
     Open { stream: String, reason: String },
 }
 
+/// The JetStream context for `config`, once its settings are checked.
+fn context(
+    client: async_nats::Client,
+    config: &CareLogConfig,
+) -> Result<jetstream::Context, SetupError> {
+    config.validate()?;
+    let mut jetstream = jetstream::new(client);
+    jetstream.set_timeout(config.ack_timeout);
+    Ok(jetstream)
+}
+
 /// A handle on the care log. Cheap to clone; clones share the connection.
 #[derive(Debug, Clone)]
 pub struct CareLog {
@@ -83,31 +94,16 @@ impl CareLog {
         client: async_nats::Client,
         config: CareLogConfig,
     ) -> Result<CareLog, SetupError> {
-        config.validate()?;
-        let mut jetstream = jetstream::new(client);
-        jetstream.set_timeout(config.ack_timeout);
-        let stream_config = config.stream_config();
+        let jetstream = context(client, &config)?;
         jetstream
-            .create_or_update_stream(stream_config)
-            .await
-            .map_err(|error| SetupError::Stream {
-                stream: config.stream_name.clone(),
-                reason: error.to_string(),
-            })?;
-        let stream = jetstream
-            .get_stream_no_info(&config.stream_name)
+            .create_or_update_stream(config.stream_config())
             .await
             .map_err(|error| SetupError::Stream {
                 stream: config.stream_name.clone(),
                 reason: error.to_string(),
             })?;
         tracing::debug!(stream = %config.stream_name, replicas = config.replicas, "care stream ready");
-        Ok(CareLog {
-            jetstream,
-            stream,
-            config,
-            cache: std::sync::Arc::default(),
-        })
+        CareLog::on_stream(jetstream, config).await
     }
 
     /// A handle on the care stream as it is, without creating or changing it: for readers
@@ -117,22 +113,30 @@ impl CareLog {
         client: async_nats::Client,
         config: CareLogConfig,
     ) -> Result<CareLog, SetupError> {
-        config.validate()?;
-        let mut jetstream = jetstream::new(client);
-        jetstream.set_timeout(config.ack_timeout);
-        let open_error = |error: &dyn std::fmt::Display| SetupError::Open {
-            stream: config.stream_name.clone(),
-            reason: error.to_string(),
-        };
+        let jetstream = context(client, &config)?;
         // Asks for the stream's info: a missing stream is an error here, not at the first read.
         jetstream
             .get_stream(&config.stream_name)
             .await
-            .map_err(|error| open_error(&error))?;
+            .map_err(|error| SetupError::Open {
+                stream: config.stream_name.clone(),
+                reason: error.to_string(),
+            })?;
+        CareLog::on_stream(jetstream, config).await
+    }
+
+    /// The handle on a stream known to exist.
+    async fn on_stream(
+        jetstream: jetstream::Context,
+        config: CareLogConfig,
+    ) -> Result<CareLog, SetupError> {
         let stream = jetstream
             .get_stream_no_info(&config.stream_name)
             .await
-            .map_err(|error| open_error(&error))?;
+            .map_err(|error| SetupError::Open {
+                stream: config.stream_name.clone(),
+                reason: error.to_string(),
+            })?;
         Ok(CareLog {
             jetstream,
             stream,

@@ -95,13 +95,7 @@ pub(crate) async fn apply_in_transaction(
         prepared.push(prepare(with_raw_payload(care_log, item).await?));
         next = position + 1;
     }
-    apply_prepared(
-        transaction,
-        &mut outcome,
-        prepared,
-        &mut StateCache::default(),
-    )
-    .await?;
+    apply_prepared(transaction, &mut outcome, prepared, None).await?;
     if outcome.checkpoint > start {
         checkpoint::write(transaction, outcome.checkpoint).await?;
     }
@@ -128,17 +122,20 @@ pub(crate) async fn apply_partition(
         prepared.push(prepare(with_raw_payload(care_log, item).await?));
     }
     let mut outcome = BatchOutcome::default();
-    apply_prepared(transaction, &mut outcome, prepared, cache).await?;
+    apply_prepared(transaction, &mut outcome, prepared, Some(cache)).await?;
     Ok(outcome)
 }
 
 /// The whole batch applied at once under one savepoint; when that fails because of one
 /// commit's data, again one commit at a time so that commit alone is parked.
+/// `cache`: a rebuild worker's state kept between batches; `None` for the live projector,
+/// which loads every batch's state (the expiry sweep and a rebuild's swap change its tables
+/// behind it).
 async fn apply_prepared(
     transaction: &mut Transaction<'_, Postgres>,
     outcome: &mut BatchOutcome,
     prepared: Vec<Prepared>,
-    cache: &mut StateCache,
+    mut cache: Option<&mut StateCache>,
 ) -> Result<(), ProjectionError> {
     if prepared.is_empty() {
         return Ok(());
@@ -148,8 +145,8 @@ async fn apply_prepared(
         .await
         .map_err(ProjectionError::database("open a batch's savepoint"))?;
     let mut fast = *outcome;
-    let applied = apply_all(&mut savepoint, &mut fast, &prepared, cache).await;
-    if applied.is_err() {
+    let applied = apply_all(&mut savepoint, &mut fast, &prepared, cache.as_deref_mut()).await;
+    if let (Err(_), Some(cache)) = (&applied, cache) {
         // What the batch took from the cache is gone with its state.
         cache.clear();
     }
@@ -285,7 +282,7 @@ async fn apply_all(
     connection: &mut PgConnection,
     outcome: &mut BatchOutcome,
     prepared: &[Prepared],
-    cache: &mut StateCache,
+    mut cache: Option<&mut StateCache>,
 ) -> Result<(), ProjectionError> {
     let mut wanted = Wanted::default();
     for item in prepared {
@@ -293,9 +290,11 @@ async fn apply_all(
             wants(stored, &mut wanted);
         }
     }
-    let mut state = BatchState::load_from(connection, &wanted, cache)
-        .await
-        .map_err(ProjectionError::database("load the batch's state"))?;
+    let loaded = match cache.as_deref_mut() {
+        Some(cache) => BatchState::load_from(connection, &wanted, cache).await,
+        None => BatchState::load(connection, &wanted).await,
+    };
+    let mut state = loaded.map_err(ProjectionError::database("load the batch's state"))?;
     for item in prepared {
         match item {
             Prepared::Commit { stored, .. } => {
@@ -326,7 +325,9 @@ async fn apply_all(
         .flush(connection)
         .await
         .map_err(ProjectionError::database("write a batch's rows"))?;
-    state.keep_in(cache);
+    if let Some(cache) = cache {
+        state.keep_in(cache);
+    }
     Ok(())
 }
 

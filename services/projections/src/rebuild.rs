@@ -18,7 +18,7 @@
 
 use carelog_eventlog::{CareLog, CommitStream};
 use futures::StreamExt;
-use sqlx::{Connection as _, PgConnection, PgPool};
+use sqlx::{Connection as _, PgConnection, PgPool, Postgres, Transaction};
 
 use crate::batch::{apply_in_transaction, apply_partition, Incoming};
 use crate::database::{check_schema_name, from_db_position};
@@ -161,9 +161,14 @@ pub async fn rebuild(
         .map_err(ProjectionError::database("read the live checkpoint"))?;
     let replaced_checkpoint = from_db_position(live_position);
     if replaced_checkpoint > state.checkpoint {
-        let incoming = state.read(care_log, replaced_checkpoint).await?;
-        let outcome = apply_in_transaction(&mut transaction, care_log, incoming).await?;
-        state.record(outcome, replaced_checkpoint, &mut progress);
+        state
+            .apply_locked(
+                &mut transaction,
+                care_log,
+                replaced_checkpoint,
+                &mut progress,
+            )
+            .await?;
     }
     sweep::sweep_in(&mut transaction, time::OffsetDateTime::now_utc()).await?;
     for rename in [
@@ -217,7 +222,6 @@ struct Rebuilt {
     checkpoint: u64,
     events: u64,
     parked: u64,
-    pending_events: u64,
 }
 
 impl Rebuilt {
@@ -295,32 +299,28 @@ impl Rebuilt {
         Ok(())
     }
 
-    /// Everything after the checkpoint up to `until`, in one read.
-    async fn read(
+    /// Applies what is left up to `until` inside the caller's transaction (which holds the
+    /// writers' lock), in one read and one batch.
+    async fn apply_locked(
         &mut self,
+        transaction: &mut Transaction<'_, Postgres>,
         care_log: &CareLog,
         until: u64,
-    ) -> Result<Vec<Incoming>, ProjectionError> {
+        progress: &mut impl FnMut(RebuildProgress),
+    ) -> Result<(), ProjectionError> {
         let reads = care_log.read_range(self.checkpoint + 1, until).await?;
         let incoming: Vec<Incoming> = reads.map(Incoming::Read).collect().await;
-        self.pending_events = events_in(&incoming);
-        Ok(incoming)
-    }
-
-    fn record(
-        &mut self,
-        outcome: crate::BatchOutcome,
-        target: u64,
-        progress: &mut impl FnMut(RebuildProgress),
-    ) {
+        let events = events_in(&incoming);
+        let outcome = apply_in_transaction(transaction, care_log, incoming).await?;
         self.checkpoint = outcome.checkpoint;
         self.parked += outcome.parked;
-        self.events += std::mem::take(&mut self.pending_events);
+        self.events += events;
         progress(RebuildProgress {
             checkpoint: self.checkpoint,
-            target,
+            target: until,
             events: self.events,
         });
+        Ok(())
     }
 }
 

@@ -237,13 +237,15 @@ pub(crate) async fn restore_windows(
         if session_in_window(state, patient_id, given_at) {
             continue;
         }
-        let Some(actor_role) = Role::ALL
+        // Written from `Role::as_str`, so always one of them; never skip a suggestion quietly.
+        let actor_role = Role::ALL
             .iter()
             .map(Role::as_str)
             .find(|name| *name == role)
-        else {
-            continue;
-        };
+            .ok_or(ProjectionError::Inconsistent {
+                position: crate::from_db_position(position),
+                reason: "an integration window's entry names an unknown actor role",
+            })?;
         let base = Entry {
             patient_id,
             position,

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use carelog_projections::{Reader, TimelineEntry};
 use carelog_schemas::{Actor, Family, PartyId, PatientId, Role};
 use serde_json::{json, Value};
-use support::{actor, at, event, kinds, patient_actor, Harness};
+use support::{actor, at, course_started, event, kinds, patient_actor, Harness};
 use uuid::Uuid;
 
 /// One patient in one clinic, with a therapist and a second therapist without consent.
@@ -34,14 +34,7 @@ impl Care {
                 care.patient,
                 care.clinic_actor(),
                 at("2026-03-02T09:00:00Z"),
-                event(
-                    Family::Dose,
-                    "course_started",
-                    json!({
-                        "course_id": care.course_id, "clinic_id": care.clinic, "path": path,
-                        "prescriber_id": Uuid::new_v4(), "age_65_or_older": false,
-                    }),
-                ),
+                course_started(care.course_id, care.clinic, path),
             )
             .await?;
         Ok(care)

@@ -10,7 +10,7 @@ use carelog_projections::{Reader, TimelineEntry};
 use carelog_schemas::{Family, PartyId, PatientId, Role};
 use expect_test::{expect, Expect};
 use serde_json::json;
-use support::{actor, at, event, patient_actor, Harness};
+use support::{actor, at, course_started, event, patient_actor, Harness};
 use uuid::Uuid;
 
 /// One line per entry: when, what, and the summary the reader sees.
@@ -59,14 +59,7 @@ async fn seed_000_two_weeks_of_induction_as_each_role_sees_them() -> Result<()> 
             patient,
             clinic,
             at("2026-03-02T09:00:00Z"),
-            event(
-                Family::Dose,
-                "course_started",
-                json!({
-                    "course_id": course_id, "clinic_id": clinic_id, "path": "spravato",
-                    "prescriber_id": Uuid::new_v4(), "age_65_or_older": false,
-                }),
-            ),
+            course_started(course_id, clinic_id, "spravato"),
         )
         .await?;
     harness

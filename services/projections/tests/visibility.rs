@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use carelog_projections::Reader;
 use carelog_schemas::{Family, PartyId, PatientId, Role};
 use serde_json::json;
-use support::{actor, at, event, kinds, patient_actor, Harness};
+use support::{actor, at, course_started, event, kinds, patient_actor, Harness};
 use uuid::Uuid;
 
 /// The parties around one patient: the clinic of the course, another clinic, two therapists.
@@ -46,14 +46,7 @@ async fn first_week(harness: &mut Harness, care: &Care) -> Result<()> {
             p,
             clinic,
             at("2026-03-02T09:00:00Z"),
-            event(
-                Family::Dose,
-                "course_started",
-                json!({
-                    "course_id": care.course_id, "clinic_id": care.clinic, "path": "spravato",
-                    "prescriber_id": Uuid::new_v4(), "age_65_or_older": false,
-                }),
-            ),
+            course_started(care.course_id, care.clinic, "spravato"),
         )
         .await?;
     harness
@@ -717,14 +710,7 @@ async fn vitals_outside_a_visit_reach_only_the_recording_clinic() -> Result<()> 
                 care.patient,
                 actor(Role::Clinic, clinic),
                 at(occurred_at),
-                event(
-                    Family::Dose,
-                    "course_started",
-                    json!({
-                        "course_id": course_id, "clinic_id": clinic, "path": "ketamine",
-                        "prescriber_id": Uuid::new_v4(), "age_65_or_older": false,
-                    }),
-                ),
+                course_started(course_id, clinic, "ketamine"),
             )
             .await?;
     }
@@ -780,14 +766,7 @@ async fn the_same_ids_used_by_two_patients_stay_apart() -> Result<()> {
                 *patient,
                 actor(Role::Clinic, *clinic),
                 at("2026-03-02T09:00:00Z"),
-                event(
-                    Family::Dose,
-                    "course_started",
-                    json!({
-                        "course_id": course_id, "clinic_id": clinic, "path": "ketamine",
-                        "prescriber_id": Uuid::new_v4(), "age_65_or_older": false,
-                    }),
-                ),
+                course_started(course_id, *clinic, "ketamine"),
             )
             .await?;
         harness
@@ -861,14 +840,7 @@ async fn a_course_end_entered_in_error_gives_its_clinic_the_safety_alerts_again(
             care.patient,
             clinic,
             at("2026-03-02T09:00:00Z"),
-            event(
-                Family::Dose,
-                "course_started",
-                json!({
-                    "course_id": care.course_id, "clinic_id": care.clinic, "path": "ketamine",
-                    "prescriber_id": Uuid::new_v4(), "age_65_or_older": false,
-                }),
-            ),
+            course_started(care.course_id, care.clinic, "ketamine"),
         )
         .await?;
     harness

@@ -215,6 +215,18 @@ pub fn event(family: Family, event_type: &str, data: Value) -> EventPayload {
         .unwrap_or_else(|error| panic!("test event {event_type}: {error}"))
 }
 
+/// A `course_started` of `clinic` on `path` (`spravato`, `ketamine`), by an adult's prescriber.
+pub fn course_started(course_id: uuid::Uuid, clinic: PartyId, path: &str) -> EventPayload {
+    event(
+        Family::Dose,
+        "course_started",
+        serde_json::json!({
+            "course_id": course_id, "clinic_id": clinic, "path": path,
+            "prescriber_id": uuid::Uuid::new_v4(), "age_65_or_older": false,
+        }),
+    )
+}
+
 pub fn at(text: &str) -> Timestamp {
     Timestamp::parse_rfc3339(text).unwrap_or_else(|error| panic!("test time {text}: {error}"))
 }

@@ -12,7 +12,7 @@ use serde_json::json;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use super::{actor, at, event, patient_actor, Harness};
+use super::{actor, at, course_started, event, patient_actor, Harness};
 
 /// One thing that happens in the story.
 #[derive(Debug, Clone)]
@@ -351,14 +351,7 @@ impl Story {
                 self.patients[patient],
                 clinic,
                 when,
-                event(
-                    Family::Dose,
-                    "course_started",
-                    json!({
-                        "course_id": course_id, "clinic_id": clinic.party_id, "path": "spravato",
-                        "prescriber_id": Uuid::new_v4(), "age_65_or_older": false,
-                    }),
-                ),
+                course_started(course_id, clinic.party_id, "spravato"),
             )
             .await?;
         self.state[patient].course = Some(course_id);
