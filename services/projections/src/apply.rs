@@ -144,13 +144,9 @@ async fn apply_event(
     {
         give(state, &context, entry);
     }
-    let restored = crate::suggestions::follow_sessions(connection, state, event).await?;
+    crate::suggestions::follow_sessions(state, event);
     consents::apply(connection, state, event, position, had_history).await?;
-    let restored_after_correction = mark_correction(connection, state, event).await?;
-    for entry in restored.into_iter().chain(restored_after_correction) {
-        give(state, &context, entry);
-    }
-    Ok(())
+    mark_correction(connection, state, event).await
 }
 
 /// Stores an entry and hands it to every clinic and therapist who may see it (the patient and
@@ -192,17 +188,16 @@ async fn scope_of(
     }))
 }
 
-/// Marks the entries of a corrected event, for every reader (the event stays, as the log keeps it),
-/// and what the correction changes in the state tables: a course end entered in error reopens
-/// its course, a corrected cancellation puts its session back (withdrawing the window
-/// suggestions it falls in), a corrected session no longer keeps
-/// a window suggestion away (the suggestions it withdrew come back, returned here), a corrected
-/// dose no longer counts as its course's first. The patient's state is loaded again afterwards.
+/// Marks the entries of a corrected event, for every reader (the event stays, as the log keeps
+/// it), and what the correction changes in the state tables: a course end entered in error
+/// reopens its course, a corrected cancellation puts its session back, a corrected session no
+/// longer counts (both seen by the window suggestion when a timeline is read), a corrected dose
+/// no longer counts as its course's first. The patient's state is loaded again afterwards.
 async fn mark_correction(
     connection: &mut PgConnection,
     state: &mut BatchState,
     event: &RecordedEvent,
-) -> Result<Vec<Entry>, ProjectionError> {
+) -> Result<(), ProjectionError> {
     let correction = match &event.payload {
         EventPayload::Dose(carelog_schemas::dose::DoseEvent::EntryCorrected(c))
         | EventPayload::Consent(carelog_schemas::consent::ConsentEvent::EntryCorrected(c))
@@ -210,7 +205,7 @@ async fn mark_correction(
         | EventPayload::Observation(
             carelog_schemas::observation::ObservationEvent::EntryCorrected(c),
         ) => c,
-        _ => return Ok(Vec::new()),
+        _ => return Ok(()),
     };
     let patient_id = *event.envelope.patient_id.as_uuid();
     state
@@ -218,31 +213,20 @@ async fn mark_correction(
         .await
         .map_err(ProjectionError::applying)?;
     let corrected = *correction.corrects.as_uuid();
-    let live_session_at = state
-        .patient(patient_id)
-        .sessions
-        .iter()
-        .find(|session| session.event_id == corrected && session.live())
-        .map(|session| session.at);
-    // A cancellation corrected: its session stands again, and takes back the suggestions of
-    // the windows it falls in.
-    let uncancelled: Vec<(time::OffsetDateTime, bool)> = sqlx::query_as(
+    // A cancellation corrected: its session stands again.
+    sqlx::query(
         "UPDATE sessions s SET cancelled = false
          FROM entries c
          WHERE c.patient_id = $1 AND c.event_id = $2 AND c.item = 'event'
            AND c.kind = 'session_cancelled' AND c.correction IS NULL
            AND s.patient_id = c.patient_id
-           AND s.session_id = (c.detail->>'session_id')::uuid AND s.cancelled
-         RETURNING s.at, s.corrected",
+           AND s.session_id = (c.detail->>'session_id')::uuid AND s.cancelled",
     )
     .bind(patient_id)
     .bind(corrected)
-    .fetch_all(&mut *connection)
+    .execute(&mut *connection)
     .await
     .map_err(ProjectionError::applying)?;
-    for (at, _) in uncancelled.into_iter().filter(|(_, corrected)| !corrected) {
-        crate::suggestions::withdraw_windows(connection, patient_id, at).await?;
-    }
     sqlx::query("UPDATE entries SET correction = $3 WHERE patient_id = $2 AND event_id = $1")
         .bind(corrected)
         .bind(patient_id)
@@ -287,9 +271,5 @@ async fn mark_correction(
     state
         .reload_patient(connection, patient_id)
         .await
-        .map_err(ProjectionError::applying)?;
-    match live_session_at {
-        Some(at) => crate::suggestions::restore_windows(connection, state, patient_id, at).await,
-        None => Ok(Vec::new()),
-    }
+        .map_err(ProjectionError::applying)
 }

@@ -7,23 +7,31 @@ use carelog_schemas::observation::ObservationEvent;
 use carelog_schemas::values::{Flag, Flags, ObservationValue, Scope};
 use carelog_schemas::{EventPayload, RecordedEvent};
 use serde_json::json;
-use time::Duration;
+use time::{Duration, OffsetDateTime};
 
 use crate::entry::{Entry, Reach};
+use crate::read::TimelineEntry;
 
 /// The integration window opens this long after a dose …
 pub(crate) const WINDOW_OPENS_AFTER: Duration = Duration::hours(24);
 /// … and closes this long after it.
 pub(crate) const WINDOW_CLOSES_AFTER: Duration = Duration::hours(72);
 
-/// The item name of a dose's integration window.
+/// The item name of a dose's integration window …
 pub(crate) const INTEGRATION_WINDOW: &str = "integration_window";
+/// … of the patient's safety reminder after it …
+pub(crate) const SAFETY_REMINDER_ITEM: &str = "safety_reminder";
+/// … and of "window open, no session scheduled" on a therapist's caseload.
+pub(crate) const WINDOW_NO_SESSION: &str = "suggestion:window_no_session";
 
 const SAFETY_REMINDER: &str = "After your dose: no driving or machinery until after a full \
 night's sleep; keep the rest of the day light; call the clinic for persistent vomiting, severe \
 headache or chest pain.";
 
-/// The derived items of one event, built from its own entry (same position, patient, actor).
+/// The alerts an event raises, built from its own entry (same position, patient, actor). The
+/// integration window, the safety reminder and the window suggestion are not stored: they are
+/// functions of the dose's entry (and the sessions), made when a timeline is read
+/// (`read_time_items`).
 pub(crate) fn derived_items(event: &RecordedEvent, event_entry: &Entry) -> Vec<Entry> {
     let mut items = Vec::new();
     let item = |name: String, reach: Reach| Entry {
@@ -33,33 +41,6 @@ pub(crate) fn derived_items(event: &RecordedEvent, event_entry: &Entry) -> Vec<E
         scope: None,
         ..event_entry.derived_base()
     };
-    if let EventPayload::Dose(DoseEvent::DoseAdministered(dose)) = &event.payload {
-        let given_at = dose.administered_at.to_datetime();
-        let opens_at = given_at + WINDOW_OPENS_AFTER;
-        let closes_at = given_at + WINDOW_CLOSES_AFTER;
-        items.push(Entry {
-            scope: Some(Scope::Doses),
-            occurred_at: opens_at,
-            summary: format!(
-                "Integration window: {} to {}",
-                rfc3339(opens_at),
-                rfc3339(closes_at)
-            ),
-            detail: json!({
-                "dose_id": dose.dose_id,
-                "administered_at": dose.administered_at,
-                "opens_at": rfc3339(opens_at),
-                "closes_at": rfc3339(closes_at),
-            }),
-            ..item(INTEGRATION_WINDOW.to_owned(), Reach::Record)
-        });
-        items.push(Entry {
-            occurred_at: given_at,
-            summary: SAFETY_REMINDER.to_owned(),
-            detail: json!({ "dose_id": dose.dose_id, "administered_at": dose.administered_at }),
-            ..item("safety_reminder".to_owned(), Reach::PatientOnly)
-        });
-    }
     for flag in flags_of(&event.payload).iter() {
         let raised_by = json!({ "flag": flag, "raised_by": event.envelope.event_id });
         match flag {
@@ -123,6 +104,99 @@ fn flags_of(payload: &EventPayload) -> Flags {
         EventPayload::Observation(ObservationEvent::ScaleScored(scored)) => scored.flags.clone(),
         _ => Flags::none(),
     }
+}
+
+/// Who reads a dose's items made at read time, besides every reader of the dose itself (who
+/// reads its integration window: it reveals exactly what the dose does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DoseItemReaders {
+    /// The patient and the auditor: the safety reminder.
+    pub(crate) safety_reminder: bool,
+    /// Therapists (whose consent covers doses, as they read the dose) and the auditor.
+    pub(crate) window_suggestion: bool,
+}
+
+/// The items a timeline shows beside an administered dose's entry, as its reader may see them
+/// (domain §6): its integration window (+24 h to +72 h, at the window's opening), the patient's
+/// safety reminder (at the dose), and "window open, no session scheduled" when no live session
+/// (scheduled, not cancelled, not entered in error) falls in the window (`window_has_session`).
+/// Each carries the dose's position, timestamps, basis and correction: a corrected dose's items
+/// are shown corrected, as the dose is. None when `dose` is not a dose's entry.
+pub(crate) fn read_time_items(
+    dose: &TimelineEntry,
+    readers: DoseItemReaders,
+    window_has_session: bool,
+) -> Vec<TimelineEntry> {
+    if dose.item != crate::entry::EVENT_ITEM || dose.kind != "dose_administered" {
+        return Vec::new();
+    }
+    let (Some(given_at), Some(dose_id)) = (
+        dose.detail
+            .get("administered_at")
+            .and_then(serde_json::Value::as_str)
+            .and_then(|text| {
+                OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()
+            }),
+        dose.detail.get("dose_id").cloned(),
+    ) else {
+        return Vec::new();
+    };
+    let administered_at = dose.detail["administered_at"].clone();
+    let (opens_at, closes_at) = (
+        given_at + WINDOW_OPENS_AFTER,
+        given_at + WINDOW_CLOSES_AFTER,
+    );
+    let item = |name: &str, scope: Option<Scope>, occurred_at, summary, detail| TimelineEntry {
+        item: name.to_owned(),
+        kind: name.to_owned(),
+        scope: scope.map(|scope| scope.as_str().to_owned()),
+        occurred_at,
+        summary,
+        detail,
+        ..dose.clone()
+    };
+    let mut items = vec![item(
+        INTEGRATION_WINDOW,
+        Some(Scope::Doses),
+        opens_at,
+        format!(
+            "Integration window: {} to {}",
+            rfc3339(opens_at),
+            rfc3339(closes_at)
+        ),
+        json!({
+            "dose_id": dose_id,
+            "administered_at": administered_at,
+            "opens_at": rfc3339(opens_at),
+            "closes_at": rfc3339(closes_at),
+        }),
+    )];
+    if readers.safety_reminder {
+        items.push(item(
+            SAFETY_REMINDER_ITEM,
+            None,
+            given_at,
+            SAFETY_REMINDER.to_owned(),
+            json!({ "dose_id": dose_id, "administered_at": administered_at }),
+        ));
+    }
+    if readers.window_suggestion && !window_has_session {
+        items.push(item(
+            WINDOW_NO_SESSION,
+            Some(Scope::Doses),
+            opens_at,
+            format!(
+                "Integration window open until {}, no session scheduled",
+                rfc3339(closes_at)
+            ),
+            json!({
+                "dose_id": dose_id,
+                "opens_at": rfc3339(opens_at),
+                "closes_at": rfc3339(closes_at),
+            }),
+        ));
+    }
+    items
 }
 
 pub(crate) fn rfc3339(instant: time::OffsetDateTime) -> String {

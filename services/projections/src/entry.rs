@@ -57,8 +57,6 @@ pub(crate) enum Reach {
     /// A recorded event, or an item that reveals exactly what its event does (the integration
     /// window reveals the dose): patient, auditor, clinic of the course, consented grantees.
     Record,
-    /// Patient and auditor only (safety reminders after a dose).
-    PatientOnly,
     /// Clinic of the course and auditor (alerts from flags on dose-family events).
     ClinicAlert,
     /// Treating clinics and auditor, without the note text (domain §5 safety exception).
@@ -69,9 +67,8 @@ pub(crate) enum Reach {
 }
 
 impl Reach {
-    pub(crate) const ALL: [Reach; 5] = [
+    pub(crate) const ALL: [Reach; 4] = [
         Reach::Record,
-        Reach::PatientOnly,
         Reach::ClinicAlert,
         Reach::SafetyAlert,
         Reach::TherapistSuggestion,
@@ -81,7 +78,6 @@ impl Reach {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             Reach::Record => "record",
-            Reach::PatientOnly => "patient_only",
             Reach::ClinicAlert => "clinic_alert",
             Reach::SafetyAlert => "safety_alert",
             Reach::TherapistSuggestion => "therapist_suggestion",

@@ -9,7 +9,8 @@ use uuid::Uuid;
 
 use crate::consents::{consent_covers, READS_ENTRY};
 use crate::database::from_db_position;
-use crate::entry::Reach;
+use crate::derived::{read_time_items, DoseItemReaders};
+use crate::entry::{Reach, EVENT_ITEM};
 use crate::timelines::reaches_patient;
 use crate::ProjectionError;
 
@@ -69,6 +70,14 @@ impl Reader {
         )
     }
 
+    /// Who of them reads a dose's items beyond its integration window (`derived.rs`).
+    fn dose_items(&self) -> DoseItemReaders {
+        DoseItemReaders {
+            safety_reminder: matches!(self, Reader::Patient(_) | Reader::Auditor),
+            window_suggestion: matches!(self, Reader::Therapist(_) | Reader::Auditor),
+        }
+    }
+
     /// (`$3`, `$4`) of `visible`: the reading party and its kind.
     fn party(&self) -> (Uuid, &'static str) {
         match self {
@@ -105,21 +114,25 @@ pub struct TimelineEntry {
     pub correction: Option<String>,
 }
 
-type Row = (
-    i64,
-    i32,
-    String,
-    Uuid,
-    String,
-    String,
-    Option<String>,
-    String,
-    OffsetDateTime,
-    OffsetDateTime,
-    String,
-    String,
-    Option<String>,
-);
+/// A row of the timeline's statement: an entry, and whether a live session falls in its
+/// integration window (meaningful for administered doses only).
+#[derive(sqlx::FromRow)]
+struct Row {
+    position: i64,
+    event_index: i32,
+    item: String,
+    event_id: Uuid,
+    family: String,
+    kind: String,
+    scope: Option<String>,
+    basis: String,
+    occurred_at: OffsetDateTime,
+    recorded_at: OffsetDateTime,
+    summary: String,
+    detail: String,
+    correction: Option<String>,
+    window_has_session: bool,
+}
 
 /// The reader's timeline of one patient as it stands at `now`.
 pub async fn timeline(
@@ -129,23 +142,29 @@ pub async fn timeline(
     now: OffsetDateTime,
 ) -> Result<Vec<TimelineEntry>, ProjectionError> {
     let (party, kind) = reader.party();
-    // The visible entries, and the missed-dose hints their next-dose-due entries turn into at
-    // `now`.
+    // The visible entries, the missed-dose hints their next-dose-due entries turn into at
+    // `now`, and for each administered dose whether a live session falls in its integration
+    // window (for the items made from it below).
     let statement = format!(
         "WITH visible AS ({visible})
-         SELECT * FROM (
-             SELECT position, event_index, item, event_id, family, kind, scope, basis,
-                    occurred_at, recorded_at, summary, detail::text, correction
-             FROM visible
-             UNION ALL
-             SELECT position, event_index, '{missed}', event_id, family, '{missed}', scope, basis,
-                    (detail->>'due_by')::timestamptz, recorded_at,
-                    'Missed dose: it was due by ' || (detail->>'due_by'), detail::text, NULL
-             FROM visible t
-             WHERE {is_missed}
-         ) timeline
-         ORDER BY occurred_at, position, event_index, item <> 'event', item",
+         SELECT position, event_index, item, event_id, family, kind, scope, basis,
+                occurred_at, recorded_at, summary, detail::text AS detail, correction,
+                item = 'event' AND kind = 'dose_administered' AND EXISTS (
+                    SELECT 1 FROM sessions s
+                    WHERE s.patient_id = $1 AND NOT s.cancelled AND NOT s.corrected
+                      AND s.at >= (detail->>'administered_at')::timestamptz + interval '{opens}'
+                      AND s.at <= (detail->>'administered_at')::timestamptz + interval '{closes}')
+                AS window_has_session
+         FROM visible
+         UNION ALL
+         SELECT position, event_index, '{missed}', event_id, family, '{missed}', scope, basis,
+                (detail->>'due_by')::timestamptz, recorded_at,
+                'Missed dose: it was due by ' || (detail->>'due_by'), detail::text, NULL, false
+         FROM visible t
+         WHERE {is_missed}",
         visible = reader.visible(),
+        opens = interval(crate::derived::WINDOW_OPENS_AFTER),
+        closes = interval(crate::derived::WINDOW_CLOSES_AFTER),
         missed = crate::schedule::MISSED_DOSE,
         is_missed = crate::schedule::missed("t", "$2"),
     );
@@ -157,38 +176,42 @@ pub async fn timeline(
         .fetch_all(pool)
         .await
         .map_err(ProjectionError::database("read a timeline"))?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(
-                position,
-                event_index,
-                item,
-                event_id,
-                family,
-                kind,
-                scope,
-                basis,
-                occurred_at,
-                recorded_at,
-                summary,
-                detail,
-                correction,
-            )| TimelineEntry {
-                position: from_db_position(position),
-                event_index,
-                item,
-                event_id,
-                family,
-                kind,
-                scope,
-                basis,
-                occurred_at,
-                recorded_at,
-                summary,
-                detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
-                correction,
-            },
-        )
-        .collect())
+    let mut timeline = Vec::with_capacity(rows.len() * 2);
+    for row in rows {
+        let entry = TimelineEntry {
+            position: from_db_position(row.position),
+            event_index: row.event_index,
+            item: row.item,
+            event_id: row.event_id,
+            family: row.family,
+            kind: row.kind,
+            scope: row.scope,
+            basis: row.basis,
+            occurred_at: row.occurred_at,
+            recorded_at: row.recorded_at,
+            summary: row.summary,
+            detail: serde_json::from_str(&row.detail).unwrap_or(serde_json::Value::Null),
+            correction: row.correction,
+        };
+        timeline.extend(read_time_items(
+            &entry,
+            reader.dose_items(),
+            row.window_has_session,
+        ));
+        timeline.push(entry);
+    }
+    // By `occurred_at`, then log order; an event before the items derived from it, those by
+    // name (byte order, as the database's C collation orders them).
+    timeline.sort_by(|a, b| {
+        (a.occurred_at, a.position, a.event_index)
+            .cmp(&(b.occurred_at, b.position, b.event_index))
+            .then_with(|| (a.item != EVENT_ITEM).cmp(&(b.item != EVENT_ITEM)))
+            .then_with(|| a.item.cmp(&b.item))
+    });
+    Ok(timeline)
+}
+
+/// A span as a PostgreSQL interval literal.
+fn interval(span: time::Duration) -> String {
+    format!("{} seconds", span.whole_seconds())
 }

@@ -64,12 +64,6 @@ pub(crate) struct SessionRecord {
     pub(crate) cancelled: bool,
 }
 
-impl SessionRecord {
-    pub(crate) fn live(&self) -> bool {
-        !self.corrected && !self.cancelled
-    }
-}
-
 /// What the batch knows of one patient.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct PatientState {

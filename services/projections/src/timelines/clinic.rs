@@ -40,7 +40,7 @@ pub(crate) fn clinic(entry: &Entry, context: &EventContext) -> Vec<(Uuid, Basis)
                 readers.insert(*clinic, Basis::SafetyException);
             }
         }
-        Reach::PatientOnly | Reach::TherapistSuggestion => {}
+        Reach::TherapistSuggestion => {}
     }
     readers.into_iter().collect()
 }
