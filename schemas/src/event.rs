@@ -95,6 +95,38 @@ impl EventPayload {
         }
     }
 
+    /// Appends the event's data to `out` as JSON text, without its type tag: the same object as
+    /// `data_to_json`, but written straight from the typed event (no `Value` built), its keys
+    /// in field order rather than sorted — for stores that normalize key order (PostgreSQL's
+    /// `jsonb`).
+    pub fn write_data_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        let start = out.len();
+        match self {
+            EventPayload::Dose(event) => serde_json::to_writer(&mut *out, event),
+            EventPayload::Consent(event) => serde_json::to_writer(&mut *out, event),
+            EventPayload::Target(event) => serde_json::to_writer(&mut *out, event),
+            EventPayload::Observation(event) => serde_json::to_writer(&mut *out, event),
+        }?;
+        // Externally tagged, one data-carrying variant per type: `{"<type>":<data>}`, and a
+        // type name is plain snake case, so its tag ends at the first `":`.
+        let tagged = &out[start..];
+        let tag_end = tagged
+            .starts_with(b"{\"")
+            .then(|| tagged.windows(2).position(|pair| pair == b"\":"))
+            .flatten();
+        match tag_end {
+            Some(tag_end) if tagged.ends_with(b"}") => {
+                out.pop();
+                out.drain(start..start + tag_end + 2);
+            }
+            _ => {
+                out.truncate(start);
+                serde_json::to_writer(&mut *out, &self.data_to_json())?;
+            }
+        }
+        Ok(())
+    }
+
     /// Reads an event from its family, type name, schema version and JSON data, checking every
     /// domain value on the way.
     pub fn from_json_parts(

@@ -540,6 +540,19 @@ proptest! {
     }
 
     #[test]
+    fn the_written_data_json_is_the_data_value((commit, _bytes, _hash) in any_sealed()) {
+        for record in commit.events() {
+            let mut written = b"[".to_vec();
+            record.payload.write_data_json(&mut written).expect("write data JSON");
+            let read: serde_json::Value =
+                serde_json::from_slice(&written[1..]).expect("the written data is JSON");
+            prop_assert_eq!(&read, &record.payload.data_to_json());
+            prop_assert!(read.is_object());
+            prop_assert_eq!(written[0], b'[', "what was in the buffer before stays");
+        }
+    }
+
+    #[test]
     fn every_event_round_trips_through_json((commit, _bytes, _hash) in any_sealed(), position in 1_u64..u64::MAX) {
         for event in commit.recorded_events(position) {
             let json = event.to_json();

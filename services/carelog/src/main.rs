@@ -54,7 +54,7 @@ enum ProjectionsCommand {
         #[arg(long, default_value_t = 512)]
         batch_size: usize,
         /// Workers applying the log side by side, each for its share of the patients, each on
-        /// a database connection of its own [default: one per core, at least 2, at most 8].
+        /// a database connection of its own [default: two per core, at most 8].
         #[arg(long)]
         workers: Option<usize>,
     },

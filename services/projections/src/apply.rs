@@ -112,7 +112,7 @@ async fn apply_event(
         occurred_at: envelope.occurred_at.to_datetime(),
         recorded_at: envelope.recorded_at.to_datetime(),
         summary: description.summary,
-        detail: event.payload.data_to_json(),
+        detail: data_json(event, position)?,
         reach: Reach::Record,
     };
     let derived = derived_items(event, &event_entry);
@@ -147,6 +147,19 @@ async fn apply_event(
     crate::suggestions::follow_sessions(state, event);
     consents::apply(connection, state, event, position, had_history).await?;
     mark_correction(connection, state, event).await
+}
+
+/// An event's data as JSON text for its entry's `detail`.
+fn data_json(event: &RecordedEvent, position: i64) -> Result<Vec<u8>, ProjectionError> {
+    let mut text = Vec::with_capacity(256);
+    event
+        .payload
+        .write_data_json(&mut text)
+        .map_err(|_| ProjectionError::Inconsistent {
+            position: crate::from_db_position(position),
+            reason: "an event's data cannot be written as JSON",
+        })?;
+    Ok(text)
 }
 
 /// Stores an entry and hands it to every clinic and therapist who may see it (the patient and

@@ -77,14 +77,12 @@ impl BinaryCopy {
         self.int8(i64::try_from(micros).unwrap_or(i64::MAX));
     }
 
-    /// `jsonb`'s binary form: version 1, then the JSON text, written straight into the body.
-    pub(crate) fn jsonb(&mut self, value: &serde_json::Value) {
-        let start = self.buffer.len();
-        self.buffer.extend_from_slice(&[0, 0, 0, 0, 1]);
-        // A `Value` always serializes, and writing into a `Vec` cannot fail.
-        let _ = serde_json::to_writer(&mut self.buffer, value);
-        let length = i32::try_from(self.buffer.len() - start - 4).unwrap_or(i32::MAX);
-        self.buffer[start..start + 4].copy_from_slice(&length.to_be_bytes());
+    /// `jsonb`'s binary form: version 1, then the JSON text (which the server checks).
+    pub(crate) fn jsonb(&mut self, json_text: &[u8]) {
+        let length = i32::try_from(json_text.len() + 1).unwrap_or(i32::MAX);
+        self.buffer.extend_from_slice(&length.to_be_bytes());
+        self.buffer.push(1);
+        self.buffer.extend_from_slice(json_text);
     }
 
     /// The finished body, trailer included.
@@ -122,7 +120,7 @@ mod tests {
     #[test]
     fn jsonb_is_its_version_then_the_text_with_the_length_before_both() {
         let mut copy = BinaryCopy::with_capacity(0);
-        copy.jsonb(&serde_json::json!({"a": 1}));
+        copy.jsonb(br#"{"a":1}"#);
         let bytes = copy.finish();
         assert_eq!(&bytes[19..], b"\0\0\0\x08\x01{\"a\":1}\xff\xff");
     }

@@ -9,7 +9,7 @@ use carelog_schemas::{EventPayload, RecordedEvent};
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
-use crate::entry::{Entry, Reach};
+use crate::entry::{json_text, Entry, Reach};
 use crate::read::TimelineEntry;
 
 /// The integration window opens this long after a dose …
@@ -49,13 +49,13 @@ pub(crate) fn derived_items(event: &RecordedEvent, event_entry: &Entry) -> Vec<E
                 let (summary, detail) = safety_alert(flag, &event.payload, raised_by);
                 items.push(Entry {
                     summary,
-                    detail,
+                    detail: json_text(&detail),
                     ..item(format!("safety_alert:{flag}"), Reach::SafetyAlert)
                 });
             }
             _ => items.push(Entry {
                 summary: format!("Alert: {flag} ({})", event_entry.kind),
-                detail: raised_by,
+                detail: json_text(&raised_by),
                 ..item(format!("alert:{flag}"), Reach::ClinicAlert)
             }),
         }

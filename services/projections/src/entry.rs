@@ -107,7 +107,9 @@ pub(crate) struct Entry {
     pub(crate) occurred_at: OffsetDateTime,
     pub(crate) recorded_at: OffsetDateTime,
     pub(crate) summary: String,
-    pub(crate) detail: serde_json::Value,
+    /// JSON text, stored in `jsonb` as is (an event's data is written straight from the typed
+    /// event: no `serde_json::Value` built per event).
+    pub(crate) detail: Vec<u8>,
     pub(crate) reach: Reach,
 }
 
@@ -132,10 +134,16 @@ impl Entry {
             occurred_at: self.occurred_at,
             recorded_at: self.recorded_at,
             summary: String::new(),
-            detail: serde_json::Value::Null,
+            detail: Vec::new(),
             reach: self.reach,
         }
     }
+}
+
+/// A derived item's detail as JSON text.
+pub(crate) fn json_text(value: &serde_json::Value) -> Vec<u8> {
+    // A `Value` always serializes.
+    serde_json::to_vec(value).unwrap_or_else(|_| b"null".to_vec())
 }
 
 /// The item name of a recorded event's own entry.

@@ -20,7 +20,7 @@ use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
 use crate::derived::rfc3339;
-use crate::entry::{Entry, Reach};
+use crate::entry::{json_text, Entry, Reach};
 use crate::state::BatchState;
 
 /// The item name of the next-dose-due hint, and of the missed-dose hint read from it.
@@ -88,13 +88,13 @@ pub(crate) fn next_dose_due(
         reach: Reach::Record,
         occurred_at: due_from,
         summary,
-        detail: json!({
+        detail: json_text(&json!({
             "dose_id": dose_id,
             "course_id": course_id,
             "after": rfc3339(after),
             "due_from": rfc3339(due_from),
             "due_by": rfc3339(due_by),
-        }),
+        })),
         ..event_entry.derived_base()
     })
 }

@@ -15,7 +15,7 @@ use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::entry::{Entry, Reach};
+use crate::entry::{json_text, Entry, Reach};
 use crate::state::{BatchState, SessionRecord};
 use crate::ProjectionError;
 
@@ -53,7 +53,7 @@ pub(crate) async fn raise(
                 scope: Some(Scope::Targets),
                 reach: Reach::TherapistSuggestion,
                 summary: "Notch suggested: the last three practices were done and easy".to_owned(),
-                detail: json!({ "target_id": target_id }),
+                detail: json_text(&json!({ "target_id": target_id })),
                 ..event_entry.derived_base()
             }])
         }

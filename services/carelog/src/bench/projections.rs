@@ -37,8 +37,8 @@ pub(crate) struct ProjectionBenchArgs {
     /// Messages applied per transaction by the rebuild (as `carelog projections rebuild`).
     #[arg(long, default_value_t = 512)]
     projection_batch_size: usize,
-    /// Workers of the rebuild (as `carelog projections rebuild --workers`) [default: one per
-    /// core, at least 2, at most 8].
+    /// Workers of the rebuild (as `carelog projections rebuild --workers`) [default: two per
+    /// core, at most 8].
     #[arg(long)]
     projection_workers: Option<usize>,
     /// Appends per second while the live lag is measured.
