@@ -101,12 +101,16 @@ impl EventPayload {
     /// `jsonb`).
     pub fn write_data_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
         let start = out.len();
-        match self {
+        let written = match self {
             EventPayload::Dose(event) => serde_json::to_writer(&mut *out, event),
             EventPayload::Consent(event) => serde_json::to_writer(&mut *out, event),
             EventPayload::Target(event) => serde_json::to_writer(&mut *out, event),
             EventPayload::Observation(event) => serde_json::to_writer(&mut *out, event),
-        }?;
+        };
+        if let Err(error) = written {
+            out.truncate(start);
+            return Err(error);
+        }
         // Externally tagged, one data-carrying variant per type: `{"<type>":<data>}`, and a
         // type name is plain snake case, so its tag ends at the first `":`.
         let tagged = &out[start..];

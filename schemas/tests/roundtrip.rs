@@ -631,3 +631,25 @@ fn generators_cover_every_event_type() {
         assert_eq!(seen, expected, "{family}");
     }
 }
+
+/// `EventPayload::write_data_json` strips the type tag at its first `":`: event type names must
+/// stay plain snake case.
+#[test]
+fn event_type_names_are_plain_snake_case() {
+    for names in [
+        DoseEvent::EVENT_TYPES,
+        ConsentEvent::EVENT_TYPES,
+        TargetEvent::EVENT_TYPES,
+        ObservationEvent::EVENT_TYPES,
+    ] {
+        for name in names {
+            assert!(
+                !name.is_empty()
+                    && name.bytes().all(|byte| byte.is_ascii_lowercase()
+                        || byte.is_ascii_digit()
+                        || byte == b'_'),
+                "{name:?}"
+            );
+        }
+    }
+}

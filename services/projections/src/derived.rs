@@ -1,6 +1,7 @@
-//! The items projections derive beside the recorded events (domain §6): the integration window
-//! after each administered dose, the patient's safety reminder after a dose, and the alerts
-//! raised by flags on events (§4), each naming the event that raised it.
+//! The items projections derive beside the recorded events (domain §6): stored as the log is
+//! applied, the alerts raised by flags on events (§4), each naming the event that raised it;
+//! made when a timeline is read (`read_time_items`), an administered dose's integration window,
+//! the patient's safety reminder after it and "window open, no session scheduled".
 
 use carelog_schemas::dose::DoseEvent;
 use carelog_schemas::observation::ObservationEvent;
@@ -105,6 +106,10 @@ fn flags_of(payload: &EventPayload) -> Flags {
         _ => Flags::none(),
     }
 }
+
+/// The items `read_time_items` makes (stored by releases before migration 0005).
+pub(crate) const READ_TIME_ITEMS: [&str; 3] =
+    [INTEGRATION_WINDOW, SAFETY_REMINDER_ITEM, WINDOW_NO_SESSION];
 
 /// Who reads a dose's items made at read time, besides every reader of the dose itself (who
 /// reads its integration window: it reveals exactly what the dose does).

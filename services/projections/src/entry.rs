@@ -134,7 +134,7 @@ impl Entry {
             occurred_at: self.occurred_at,
             recorded_at: self.recorded_at,
             summary: String::new(),
-            detail: Vec::new(),
+            detail: b"null".to_vec(),
             reach: self.reach,
         }
     }

@@ -142,7 +142,8 @@ pub async fn timeline(
     now: OffsetDateTime,
 ) -> Result<Vec<TimelineEntry>, ProjectionError> {
     let (party, kind) = reader.party();
-    // The visible entries, the missed-dose hints their next-dose-due entries turn into at
+    // The visible entries (but stored rows of the items made here, which a projector of the
+    // release before migration 0005 may still write during an upgrade), the missed-dose hints their next-dose-due entries turn into at
     // `now`, and for each administered dose whether a live session falls in its integration
     // window (for the items made from it below).
     let statement = format!(
@@ -156,6 +157,7 @@ pub async fn timeline(
                       AND s.at <= (detail->>'administered_at')::timestamptz + interval '{closes}')
                 AS window_has_session
          FROM visible
+         WHERE item NOT IN ({made_here})
          UNION ALL
          SELECT position, event_index, '{missed}', event_id, family, '{missed}', scope, basis,
                 (detail->>'due_by')::timestamptz, recorded_at,
@@ -163,6 +165,9 @@ pub async fn timeline(
          FROM visible t
          WHERE {is_missed}",
         visible = reader.visible(),
+        made_here = crate::derived::READ_TIME_ITEMS
+            .map(|item| format!("'{item}'"))
+            .join(", "),
         opens = interval(crate::derived::WINDOW_OPENS_AFTER),
         closes = interval(crate::derived::WINDOW_CLOSES_AFTER),
         missed = crate::schedule::MISSED_DOSE,

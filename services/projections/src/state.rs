@@ -9,7 +9,7 @@
 //!   `INSERT … SELECT FROM unnest(…)`.
 //!
 //! The rare events whose effect is a statement over rows already written (a grant's backfill, a
-//! revocation's deletes, a correction, a session that withdraws suggestions, the notch streak)
+//! revocation's deletes, a correction, the notch streak)
 //! flush first and then run their statement, so it sees every earlier event of the batch; a
 //! correction then loads its patient's state again from the tables it changed.
 

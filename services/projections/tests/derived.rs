@@ -236,7 +236,7 @@ async fn an_open_window_without_a_session_is_suggested_to_consented_therapists()
     let other = Reader::Therapist(care.unconsented_therapist);
     assert_eq!(count(&harness, other, &care, WINDOW).await?, 0);
 
-    // A session outside the window changes nothing; one inside withdraws the suggestion.
+    // A session outside the window changes nothing; one inside takes the suggestion away.
     care.session(&mut harness, "2026-03-09T15:00:00Z").await?;
     harness.caught_up().await?;
     assert_eq!(
@@ -298,7 +298,7 @@ async fn a_session_cancelled_or_entered_in_error_brings_the_window_suggestion_ba
     let other = Reader::Therapist(care.unconsented_therapist);
     assert_eq!(count(&harness, other, &care, WINDOW).await?, 0);
 
-    // A new session in the window withdraws it again; cancelling that one restores it.
+    // A new session in the window takes it away again; cancelling that one brings it back.
     let (third, _) = care.session(&mut harness, "2026-03-05T16:00:00Z").await?;
     harness.caught_up().await?;
     assert_eq!(count(&harness, therapist, &care, WINDOW).await?, 0);

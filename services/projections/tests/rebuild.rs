@@ -241,7 +241,7 @@ async fn read_models_in(connection: &mut sqlx::PgConnection) -> Result<Vec<Strin
 #[tokio::test]
 async fn the_old_one_row_per_reader_layout_migrates_to_the_same_read_models() -> Result<()> {
     // A schema at migration 0003, holding the same read models in the old layout.
-    let (_harness, current, old) = story_in_schema_at_migration(3).await?;
+    let (_harness, _story, current, old) = story_in_schema_at_migration(3).await?;
     sqlx::raw_sql(
         "INSERT INTO projections_old.timeline_entries (audience, viewer_id, patient_id, position,
              event_index, item, event_id, family, kind, scope, basis, course_id, actor_role,
@@ -290,32 +290,14 @@ async fn the_old_one_row_per_reader_layout_migrates_to_the_same_read_models() ->
 /// migration as the current code writes them: those rows gone, the timelines made at read time.
 #[tokio::test]
 async fn stored_dose_items_go_with_migration_0005() -> Result<()> {
-    let (_harness, current, old) = story_in_schema_at_migration(4).await?;
-    let stored = sqlx::raw_sql(
+    let (harness, story, current, old) = story_in_schema_at_migration(4).await?;
+    sqlx::raw_sql(
         "INSERT INTO projections_old.entries SELECT * FROM projections.entries;
-         INSERT INTO projections_old.entry_readers SELECT * FROM projections.entry_readers;
-         CREATE TEMPORARY TABLE items (item text, reach text, clinic boolean, therapist boolean);
-         INSERT INTO items VALUES ('integration_window', 'record', true, true),
-             ('safety_reminder', 'patient_only', false, false),
-             ('suggestion:window_no_session', 'therapist_suggestion', false, true);
-         INSERT INTO projections_old.entries (patient_id, position, event_index, item, event_id,
-             family, kind, scope, reach, course_id, clinic_id, actor_role, actor_id,
-             related_party, occurred_at, recorded_at, summary, detail, correction)
-         SELECT d.patient_id, d.position, d.event_index, i.item, d.event_id, d.family, i.item,
-             d.scope, i.reach, d.course_id, CASE WHEN i.clinic THEN d.clinic_id END,
-             d.actor_role, d.actor_id, d.related_party, d.occurred_at, d.recorded_at, i.item,
-             '{}', d.correction
-         FROM projections.entries d, items i
-         WHERE d.item = 'event' AND d.kind = 'dose_administered';
-         INSERT INTO projections_old.entry_readers
-         SELECT r.patient_id, r.audience, r.viewer_id, r.position, r.event_index, i.item, r.basis
-         FROM projections.entry_readers r JOIN projections.entries d
-             USING (patient_id, position, event_index, item), items i
-         WHERE d.item = 'event' AND d.kind = 'dose_administered'
-           AND ((r.audience = 'clinic' AND i.clinic) OR (r.audience = 'therapist' AND i.therapist));",
+         INSERT INTO projections_old.entry_readers SELECT * FROM projections.entry_readers;",
     )
     .execute(&old)
     .await?;
+    let stored = sqlx::raw_sql(STORED_DOSE_ITEMS).execute(&old).await?;
     assert!(stored.rows_affected() > 0);
     let (derived_rows,): (i64,) = sqlx::query_as(
         "SELECT (SELECT count(*) FROM projections_old.entries WHERE item <> 'event')
@@ -327,15 +309,62 @@ async fn stored_dose_items_go_with_migration_0005() -> Result<()> {
 
     carelog_projections::MIGRATOR.run(&old).await?;
     assert_same_models(&current, &read_models(&old).await?, "migrated from 0004");
+
+    // A projector of the release before still running during an upgrade writes them again:
+    // timelines ignore them and show the items made at read time, once.
+    sqlx::raw_sql(STORED_DOSE_ITEMS).execute(&old).await?;
+    let mut dose_items = 0;
+    for patient in &story.patients {
+        let readers = [Reader::Patient(*patient), Reader::Auditor]
+            .into_iter()
+            .chain(story.clinics.iter().map(|clinic| Reader::Clinic(*clinic)))
+            .chain(story.therapists.iter().map(|t| Reader::Therapist(*t)));
+        for reader in readers {
+            let now = time::OffsetDateTime::now_utc();
+            let expected =
+                carelog_projections::timeline(&harness.pool, reader, *patient, now).await?;
+            let read = carelog_projections::timeline(&old, reader, *patient, now).await?;
+            assert_eq!(read, expected, "{reader:?}");
+            dose_items += read
+                .iter()
+                .filter(|entry| entry.item.contains("window"))
+                .count();
+        }
+    }
+    assert!(dose_items > 0, "the story's timelines show dose items");
     Ok(())
 }
+
+/// The dose items as the release before migration 0005 stored them, for every administered
+/// dose: the window for the dose's readers, the reminder for none (patient and auditor read
+/// entries), the suggestion for its therapists.
+const STORED_DOSE_ITEMS: &str = "
+    INSERT INTO projections_old.entries (patient_id, position, event_index, item, event_id,
+        family, kind, scope, reach, course_id, clinic_id, actor_role, actor_id, related_party,
+        occurred_at, recorded_at, summary, detail, correction)
+    SELECT d.patient_id, d.position, d.event_index, i.item, d.event_id, d.family, i.item,
+        d.scope, i.reach, d.course_id, CASE WHEN i.clinic THEN d.clinic_id END, d.actor_role,
+        d.actor_id, d.related_party, d.occurred_at, d.recorded_at, i.item, '{}', d.correction
+    FROM projections.entries d, (VALUES ('integration_window', 'record', true, true),
+        ('safety_reminder', 'patient_only', false, false),
+        ('suggestion:window_no_session', 'therapist_suggestion', false, true))
+        AS i (item, reach, clinic, therapist)
+    WHERE d.item = 'event' AND d.kind = 'dose_administered';
+    INSERT INTO projections_old.entry_readers
+    SELECT r.patient_id, r.audience, r.viewer_id, r.position, r.event_index, i.item, r.basis
+    FROM projections.entry_readers r
+        JOIN projections.entries d USING (patient_id, position, event_index, item),
+        (VALUES ('integration_window', true, true),
+            ('suggestion:window_no_session', false, true)) AS i (item, clinic, therapist)
+    WHERE d.item = 'event' AND d.kind = 'dose_administered'
+      AND ((r.audience = 'clinic' AND i.clinic) OR (r.audience = 'therapist' AND i.therapist));";
 
 /// The story told and projected (the projector stopped), its read models, and a pool on a
 /// schema `projections_old` at migration `version` holding the same checkpoint, dead letters
 /// and state tables (the caller writes the timelines in that version's layout).
 async fn story_in_schema_at_migration(
     version: i64,
-) -> Result<(Harness, Vec<String>, sqlx::PgPool)> {
+) -> Result<(Harness, Story, Vec<String>, sqlx::PgPool)> {
     let mut harness = Harness::running().await?;
     let mut story = Story::new();
     tell(&mut harness, &mut story, &story_steps()).await?;
@@ -370,7 +399,7 @@ async fn story_in_schema_at_migration(
     )
     .execute(&old)
     .await?;
-    Ok((harness, current, old))
+    Ok((harness, story, current, old))
 }
 
 fn full_checkpoint(models: &[String]) -> i64 {
