@@ -51,7 +51,7 @@ enum ProjectionsCommand {
     /// serving, then swap them in one transaction. Safe beside a running projector.
     Rebuild {
         /// Messages applied per transaction.
-        #[arg(long, default_value_t = 512)]
+        #[arg(long, default_value_t = carelog_projections::REBUILD_BATCH_SIZE)]
         batch_size: usize,
         /// Workers applying the log side by side, each for its share of the patients, each on
         /// a database connection of its own [default: two per core, at most 8].

@@ -47,6 +47,7 @@ pub use database::{from_db_position, to_db_position, LIVE_SCHEMA, MIGRATOR};
 pub use error::ProjectionError;
 pub use lag::{lag, Lag};
 pub use read::{timeline, Reader, TimelineEntry};
+pub use rebuild::REBUILD_BATCH_SIZE;
 pub use rebuild::{rebuild, RebuildOutcome, RebuildProgress, RebuildSettings};
 
 /// Settings of the projector.

@@ -65,6 +65,12 @@ fn schema_names(live: &str) -> Result<(String, String), ProjectionError> {
     Ok((rebuilding, retired))
 }
 
+/// Commits per transaction of a rebuild's worker, by default. Large, because a batch's rows are
+/// written in key order (`state.rs`): the more rows a batch holds of each of its patients, the
+/// fewer places of the B-trees each `COPY` touches (512 → 4,096 took the 1,000,000-event
+/// benchmark from about 36,000 to about 58,000 events/s; BENCHMARKS.md).
+pub const REBUILD_BATCH_SIZE: usize = 4_096;
+
 /// How a rebuild runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RebuildSettings {

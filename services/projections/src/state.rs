@@ -590,7 +590,17 @@ async fn write_entries(
         return Ok(());
     }
     let mut copy = BinaryCopy::with_capacity(entries.len() * 600);
-    for entry in entries {
+    // In key order: consecutive inserts land near each other in the key's B-tree.
+    let mut order: Vec<&Entry> = entries.iter().collect();
+    order.sort_unstable_by(|a, b| {
+        (a.patient_id, a.position, a.event_index, &a.item).cmp(&(
+            b.patient_id,
+            b.position,
+            b.event_index,
+            &b.item,
+        ))
+    });
+    for entry in order {
         copy.row(18);
         copy.uuid(entry.patient_id);
         copy.int8(entry.position);
@@ -632,7 +642,23 @@ async fn write_readers(
         return Ok(());
     }
     let mut copy = BinaryCopy::with_capacity(rows.len() * 100);
-    for &(index, audience, viewer_id, basis) in rows {
+    // In key order, as the entries.
+    let mut order: Vec<&(usize, Audience, Uuid, Basis)> = rows.iter().collect();
+    order.sort_unstable_by(|a, b| {
+        let key = |&&(index, audience, viewer_id, _): &&(usize, Audience, Uuid, Basis)| {
+            let entry = &entries[index];
+            (
+                entry.patient_id,
+                audience,
+                viewer_id,
+                entry.position,
+                entry.event_index,
+                entry.item.as_str(),
+            )
+        };
+        key(a).cmp(&key(b))
+    });
+    for &&(index, audience, viewer_id, basis) in &order {
         let entry = &entries[index];
         copy.row(7);
         copy.uuid(entry.patient_id);

@@ -35,7 +35,7 @@ pub(crate) struct ProjectionBenchArgs {
     #[arg(long, default_value_t = 10_000)]
     projection_patients: usize,
     /// Messages applied per transaction by the rebuild (as `carelog projections rebuild`).
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = carelog_projections::REBUILD_BATCH_SIZE)]
     projection_batch_size: usize,
     /// Workers of the rebuild (as `carelog projections rebuild --workers`) [default: two per
     /// core, at most 8].
