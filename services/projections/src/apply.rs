@@ -99,10 +99,10 @@ async fn apply_event(
         patient_id,
         position,
         event_index,
-        item: EVENT_ITEM.to_owned(),
+        item: EVENT_ITEM.into(),
         event_id: *envelope.event_id.as_uuid(),
         family: envelope.family.as_str(),
-        kind: envelope.event_type.clone(),
+        kind: event.payload.event_type().into(),
         scope,
         course_id: course.course_id,
         clinic_id: None, // `give` names it

@@ -65,15 +65,19 @@ impl ActiveConsents {
         )
     }
 
-    /// Grantees of one kind whose active consents cover `scope`, each once, in id order.
-    pub(crate) fn grantees_with(&self, audience: Audience, scope: Scope) -> BTreeSet<Uuid> {
+    /// Grantees of one kind whose active consents cover `scope` (once per consent: a grantee
+    /// may come more than once).
+    pub(crate) fn grantees_with(
+        &self,
+        audience: Audience,
+        scope: Scope,
+    ) -> impl Iterator<Item = Uuid> + '_ {
         self.0
             .iter()
-            .filter(|consent| {
+            .filter(move |consent| {
                 consent.audience == audience && consent.scopes.contains(scope.as_str())
             })
             .map(|consent| consent.grantee_id)
-            .collect()
     }
 
     /// Whether this grantee holds any active consent at all.
@@ -83,13 +87,12 @@ impl ActiveConsents {
             .any(|consent| consent.audience == audience && consent.grantee_id == grantee_id)
     }
 
-    /// Every grantee of one kind holding any active consent.
-    pub(crate) fn grantees(&self, audience: Audience) -> BTreeSet<Uuid> {
+    /// Every grantee of one kind holding any active consent (once per consent).
+    pub(crate) fn grantees(&self, audience: Audience) -> impl Iterator<Item = Uuid> + '_ {
         self.0
             .iter()
-            .filter(|consent| consent.audience == audience)
+            .filter(move |consent| consent.audience == audience)
             .map(|consent| consent.grantee_id)
-            .collect()
     }
 }
 

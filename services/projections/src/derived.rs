@@ -36,8 +36,8 @@ headache or chest pain.";
 pub(crate) fn derived_items(event: &RecordedEvent, event_entry: &Entry) -> Vec<Entry> {
     let mut items = Vec::new();
     let item = |name: String, reach: Reach| Entry {
-        item: name.clone(),
-        kind: name,
+        item: name.clone().into(),
+        kind: name.into(),
         reach,
         scope: None,
         ..event_entry.derived_base()

@@ -1,5 +1,7 @@
 //! One timeline entry (stored once, in `entries`), and who may read it and why.
 
+use std::borrow::Cow;
+
 use carelog_schemas::values::Scope;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -92,10 +94,10 @@ pub(crate) struct Entry {
     pub(crate) position: i64,
     pub(crate) event_index: i32,
     /// `event` for the event itself, else the derived item's name.
-    pub(crate) item: String,
+    pub(crate) item: Cow<'static, str>,
     pub(crate) event_id: Uuid,
     pub(crate) family: &'static str,
-    pub(crate) kind: String,
+    pub(crate) kind: Cow<'static, str>,
     pub(crate) scope: Option<Scope>,
     pub(crate) course_id: Option<Uuid>,
     /// The clinic reading the entry by its course right (basis `course`; see
@@ -121,10 +123,10 @@ impl Entry {
             patient_id: self.patient_id,
             position: self.position,
             event_index: self.event_index,
-            item: String::new(),
+            item: Cow::Borrowed(""),
             event_id: self.event_id,
             family: self.family,
-            kind: String::new(),
+            kind: Cow::Borrowed(""),
             scope: self.scope,
             course_id: self.course_id,
             clinic_id: self.clinic_id,

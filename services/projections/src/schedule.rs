@@ -82,8 +82,8 @@ pub(crate) fn next_dose_due(
         _ => return None,
     };
     Some(Entry {
-        item: NEXT_DOSE_DUE.to_owned(),
-        kind: NEXT_DOSE_DUE.to_owned(),
+        item: NEXT_DOSE_DUE.into(),
+        kind: NEXT_DOSE_DUE.into(),
         scope: Some(Scope::Doses),
         reach: Reach::Record,
         occurred_at: due_from,

@@ -653,7 +653,7 @@ async fn write_readers(
                 viewer_id,
                 entry.position,
                 entry.event_index,
-                entry.item.as_str(),
+                entry.item.as_ref(),
             )
         };
         key(a).cmp(&key(b))

@@ -48,8 +48,8 @@ pub(crate) async fn raise(
                 return Ok(Vec::new());
             }
             Ok(vec![Entry {
-                item: NOTCH.to_owned(),
-                kind: NOTCH.to_owned(),
+                item: NOTCH.into(),
+                kind: NOTCH.into(),
                 scope: Some(Scope::Targets),
                 reach: Reach::TherapistSuggestion,
                 summary: "Notch suggested: the last three practices were done and easy".to_owned(),

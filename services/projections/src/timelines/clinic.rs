@@ -1,19 +1,13 @@
 //! Each clinic's timeline, per clinic.
 
-use std::collections::BTreeMap;
-
-use uuid::Uuid;
-
-use super::EventContext;
+use super::{EventContext, KindReaders};
 use crate::entry::{Audience, Basis, Entry, Reach, EVENT_ITEM};
 
 /// Each clinic's timeline: the dose family of its courses, grants to it, what active consents
 /// open, its alerts, and safety alerts of patients it treats. The course's clinic (basis
 /// `course`) is the entry's `clinic_id` and reads it from `entries` without a row of its own
 /// (`read.rs`); every other reader here gets a row in `entry_readers`.
-pub(crate) fn clinic(entry: &Entry, context: &EventContext) -> Vec<(Uuid, Basis)> {
-    // BTreeMap: one row per clinic, the strongest basis wins, inserted in id order.
-    let mut readers: BTreeMap<Uuid, Basis> = BTreeMap::new();
+pub(crate) fn clinic(entry: &Entry, context: &EventContext, readers: &mut KindReaders<'_>) {
     match entry.reach {
         Reach::Record => {
             if let Some(scope) = entry.scope {
@@ -25,7 +19,7 @@ pub(crate) fn clinic(entry: &Entry, context: &EventContext) -> Vec<(Uuid, Basis)
                 readers.insert(*clinic, Basis::Course);
             }
             if let (Some((Audience::Clinic, grantee)), EVENT_ITEM) =
-                (context.grantee, entry.item.as_str())
+                (context.grantee, entry.item.as_ref())
             {
                 readers.insert(grantee, Basis::Grant);
             }
@@ -42,5 +36,4 @@ pub(crate) fn clinic(entry: &Entry, context: &EventContext) -> Vec<(Uuid, Basis)
         }
         Reach::TherapistSuggestion => {}
     }
-    readers.into_iter().collect()
 }

@@ -18,18 +18,50 @@ pub(crate) use patient::reaches_patient;
 /// Every clinic and therapist who may read an entry, clinics first, each kind in id order:
 /// the order the rows are written in.
 pub(crate) fn readers(entry: &Entry, context: &EventContext) -> Vec<(Audience, Uuid, Basis)> {
-    let kinds = [
-        (Audience::Clinic, clinic::clinic(entry, context)),
-        (Audience::Therapist, therapist::therapist(entry, context)),
-    ];
-    kinds
-        .into_iter()
-        .flat_map(|(audience, readers)| {
-            readers
-                .into_iter()
-                .map(move |(viewer, basis)| (audience, viewer, basis))
-        })
-        .collect()
+    let mut readers = Readers(Vec::new());
+    clinic::clinic(entry, context, &mut readers.kind(Audience::Clinic));
+    therapist::therapist(entry, context, &mut readers.kind(Audience::Therapist));
+    readers.0
+}
+
+/// The readers of an entry being decided, without a map per entry (this runs for every entry).
+struct Readers(Vec<(Audience, Uuid, Basis)>);
+
+impl Readers {
+    /// The readers of one kind, put in id order when dropped.
+    fn kind(&mut self, audience: Audience) -> KindReaders<'_> {
+        let start = self.0.len();
+        KindReaders {
+            readers: &mut self.0,
+            audience,
+            start,
+        }
+    }
+}
+
+/// One kind's readers of an entry: one row per party, the basis given last wins.
+pub(crate) struct KindReaders<'a> {
+    readers: &'a mut Vec<(Audience, Uuid, Basis)>,
+    audience: Audience,
+    start: usize,
+}
+
+impl KindReaders<'_> {
+    pub(crate) fn insert(&mut self, viewer: Uuid, basis: Basis) {
+        match self.readers[self.start..]
+            .iter_mut()
+            .find(|(_, known, _)| *known == viewer)
+        {
+            Some(reader) => reader.2 = basis,
+            None => self.readers.push((self.audience, viewer, basis)),
+        }
+    }
+}
+
+impl Drop for KindReaders<'_> {
+    fn drop(&mut self) {
+        self.readers[self.start..].sort_unstable_by_key(|(_, viewer, _)| *viewer);
+    }
 }
 
 /// What the role projections need to know about the event behind an entry.

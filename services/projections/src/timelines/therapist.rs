@@ -1,18 +1,15 @@
 //! Each therapist's timeline, per grantee.
 
-use std::collections::BTreeMap;
-
 use uuid::Uuid;
 
-use super::EventContext;
+use super::{EventContext, KindReaders};
 use crate::entry::{Audience, Basis, Entry, Reach, EVENT_ITEM};
 
 /// Each therapist's timeline: grants to it, its own target-family entries while it holds any
 /// active consent, and what active consents open.
-pub(crate) fn therapist(entry: &Entry, context: &EventContext) -> Vec<(Uuid, Basis)> {
-    let mut readers: BTreeMap<Uuid, Basis> = BTreeMap::new();
+pub(crate) fn therapist(entry: &Entry, context: &EventContext, readers: &mut KindReaders<'_>) {
     if !matches!(entry.reach, Reach::Record | Reach::TherapistSuggestion) {
-        return Vec::new();
+        return;
     }
     if let Some(scope) = entry.scope {
         for therapist in context.consents.grantees_with(Audience::Therapist, scope) {
@@ -32,9 +29,8 @@ pub(crate) fn therapist(entry: &Entry, context: &EventContext) -> Vec<(Uuid, Bas
         }
     }
     if let (Some((Audience::Therapist, grantee)), EVENT_ITEM) =
-        (context.grantee, entry.item.as_str())
+        (context.grantee, entry.item.as_ref())
     {
         readers.insert(grantee, Basis::Grant);
     }
-    readers.into_iter().collect()
 }
