@@ -12,7 +12,7 @@ use anyhow::Result;
 use carelog_projections::checkpoint::WRITER_LOCK_KEY;
 use std::cell::RefCell;
 
-use carelog_projections::{Projector, Reader, RebuildSettings};
+use carelog_projections::{Projector, RebuildSettings};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::test_runner::{TestCaseError, TestRunner};
@@ -105,11 +105,7 @@ async fn a_rebuild_equals_the_live_read_models_row_for_row() -> Result<()> {
     assert_eq!(schemas(&harness.pool).await?, ["projections"]);
     // Every reader's timeline through the public read, too.
     for patient in &story.patients {
-        let readers = [Reader::Patient(*patient), Reader::Auditor]
-            .into_iter()
-            .chain(story.clinics.iter().map(|clinic| Reader::Clinic(*clinic)))
-            .chain(story.therapists.iter().map(|t| Reader::Therapist(*t)));
-        for reader in readers {
+        for reader in story.readers_of(*patient) {
             assert!(harness.timeline(reader, *patient).await.is_ok());
         }
     }
@@ -315,11 +311,7 @@ async fn stored_dose_items_go_with_migration_0005() -> Result<()> {
     sqlx::raw_sql(STORED_DOSE_ITEMS).execute(&old).await?;
     let mut dose_items = 0;
     for patient in &story.patients {
-        let readers = [Reader::Patient(*patient), Reader::Auditor]
-            .into_iter()
-            .chain(story.clinics.iter().map(|clinic| Reader::Clinic(*clinic)))
-            .chain(story.therapists.iter().map(|t| Reader::Therapist(*t)));
-        for reader in readers {
+        for reader in story.readers_of(*patient) {
             let now = time::OffsetDateTime::now_utc();
             let expected =
                 carelog_projections::timeline(&harness.pool, reader, *patient, now).await?;

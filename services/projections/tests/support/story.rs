@@ -129,6 +129,17 @@ pub struct Story {
 }
 
 impl Story {
+    /// Every reader of the story who might read `patient`'s timeline: the patient, the
+    /// auditor, each clinic and each therapist.
+    pub fn readers_of(&self, patient: PatientId) -> Vec<carelog_projections::Reader> {
+        use carelog_projections::Reader;
+        [Reader::Patient(patient), Reader::Auditor]
+            .into_iter()
+            .chain(self.clinics.iter().map(|clinic| Reader::Clinic(*clinic)))
+            .chain(self.therapists.iter().map(|t| Reader::Therapist(*t)))
+            .collect()
+    }
+
     pub fn new() -> Story {
         Story {
             patients: (0..3).map(|_| PatientId::new_random()).collect(),
