@@ -8,7 +8,7 @@ use carelog_schemas::observation::ObservationEvent;
 use carelog_schemas::values::{Flag, Flags, ObservationValue, Scope};
 use carelog_schemas::{EventPayload, RecordedEvent};
 use serde_json::json;
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 
 use crate::entry::{json_text, Entry, Reach};
 use crate::read::TimelineEntry;
@@ -139,9 +139,8 @@ pub(crate) fn read_time_items(
         dose.detail
             .get("administered_at")
             .and_then(serde_json::Value::as_str)
-            .and_then(|text| {
-                OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()
-            }),
+            .and_then(|text| carelog_schemas::Timestamp::parse_rfc3339(text).ok())
+            .map(|at| at.to_datetime()),
         dose.detail.get("dose_id").cloned(),
     ) else {
         return Vec::new();

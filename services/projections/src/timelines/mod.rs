@@ -18,25 +18,19 @@ pub(crate) use patient::reaches_patient;
 /// Every clinic and therapist who may read an entry, clinics first, each kind in id order:
 /// the order the rows are written in.
 pub(crate) fn readers(entry: &Entry, context: &EventContext) -> Vec<(Audience, Uuid, Basis)> {
-    let mut readers = Readers(Vec::new());
-    clinic::clinic(entry, context, &mut readers.kind(Audience::Clinic));
-    therapist::therapist(entry, context, &mut readers.kind(Audience::Therapist));
-    readers.0
-}
-
-/// The readers of an entry being decided, without a map per entry (this runs for every entry).
-struct Readers(Vec<(Audience, Uuid, Basis)>);
-
-impl Readers {
-    /// The readers of one kind, put in id order when dropped.
-    fn kind(&mut self, audience: Audience) -> KindReaders<'_> {
-        let start = self.0.len();
-        KindReaders {
-            readers: &mut self.0,
-            audience,
-            start,
-        }
-    }
+    // One vector for both kinds: this runs for every entry, so no map per entry.
+    let mut readers = Vec::new();
+    clinic::clinic(
+        entry,
+        context,
+        &mut KindReaders::new(&mut readers, Audience::Clinic),
+    );
+    therapist::therapist(
+        entry,
+        context,
+        &mut KindReaders::new(&mut readers, Audience::Therapist),
+    );
+    readers
 }
 
 /// One kind's readers of an entry: one row per party, the basis given last wins.
@@ -47,6 +41,16 @@ pub(crate) struct KindReaders<'a> {
 }
 
 impl KindReaders<'_> {
+    /// The readers of `audience`, appended to `readers` and put in id order when dropped.
+    fn new(readers: &mut Vec<(Audience, Uuid, Basis)>, audience: Audience) -> KindReaders<'_> {
+        let start = readers.len();
+        KindReaders {
+            readers,
+            audience,
+            start,
+        }
+    }
+
     pub(crate) fn insert(&mut self, viewer: Uuid, basis: Basis) {
         match self.readers[self.start..]
             .iter_mut()
