@@ -57,7 +57,7 @@ impl Config {
 }
 
 /// Connects to NATS and sets up the care stream.
-pub async fn connect_care_log(config: &Config) -> Result<CareLog> {
+async fn connect_care_log(config: &Config) -> Result<CareLog> {
     Ok(connect(config).await?.1)
 }
 
@@ -72,15 +72,40 @@ async fn connect(config: &Config) -> Result<(async_nats::Client, CareLog)> {
         .map(|care_log| (client, care_log))
 }
 
-/// Connects to NATS and opens the care stream as it is, changing nothing: what a read-only
-/// user (the auditor) may do.
-async fn open_care_log(config: &Config) -> Result<CareLog> {
+/// Connects to NATS and opens the care stream as it is, changing nothing. `checked`: refuse a
+/// stream whose settings would lose history (`CareLog::open_checked`), as the projections'
+/// commands do; unchecked, what the read-only auditor's `verify` does (`CareLog::open`).
+async fn open_care_log(config: &Config, checked: bool) -> Result<CareLog> {
     let (client, shown_url) = nats_client(config).await?;
-    let open = CareLog::open(client, config.care_log_config());
+    let care_log_config = config.care_log_config();
+    let open = async move {
+        if checked {
+            CareLog::open_checked(client, care_log_config).await
+        } else {
+            CareLog::open(client, care_log_config).await
+        }
+    };
     tokio::time::timeout(Duration::from_secs(30), open)
         .await
         .with_context(|| format!("NATS at {shown_url} did not answer within 30 s"))?
         .context("open the care stream")
+}
+
+/// Creates the care stream or restores its settings (`CareLog::connect`), prints where it
+/// stands, and returns: a deployment's set-up step before it starts the services alone.
+pub async fn setup(config: Config) -> Result<()> {
+    let care_log = connect_care_log(&config).await?;
+    let position = care_log
+        .last_position()
+        .await
+        .context("read the care log's position")?;
+    tracing::info!(
+        stream = %config.stream,
+        replicas = config.replicas,
+        position,
+        "setup: the care stream is ready"
+    );
+    Ok(())
 }
 
 /// A NATS connection to `NATS_URL` (a login in the URL included), and the URL to show.
@@ -162,7 +187,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 
 /// The projections' position beside the care log's.
 pub async fn projections_lag(config: Config) -> Result<Lag> {
-    let care_log = connect_care_log(&config).await?;
+    let care_log = open_care_log(&config, true).await?;
     let pool = carelog_projections::database::connect(
         &config.database_url,
         carelog_projections::LIVE_SCHEMA,
@@ -182,7 +207,7 @@ pub async fn projections_rebuild(
     config: Config,
     settings: carelog_projections::RebuildSettings,
 ) -> Result<carelog_projections::RebuildOutcome> {
-    let care_log = connect_care_log(&config).await?;
+    let care_log = open_care_log(&config, true).await?;
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
@@ -216,7 +241,7 @@ pub async fn projections_rebuild(
 /// Verifies the whole care log and fails at the first break. Changes nothing, so it runs as
 /// a read-only NATS user too (`auditor` in `infra/nats/authorization.conf`).
 pub async fn verify(config: Config) -> Result<()> {
-    let care_log = open_care_log(&config).await?;
+    let care_log = open_care_log(&config, false).await?;
     let report = care_log.verify_log().await.context("walk the care log")?;
     match report.first_break {
         None => {

@@ -31,6 +31,9 @@ struct Cli {
 enum Command {
     /// Set up the care log and run the system until interrupted (Ctrl-C or SIGTERM).
     Run,
+    /// Create the care stream, or restore its settings, and exit: what a deployment runs once,
+    /// as a NATS user allowed to manage it, before it starts the services on their own.
+    Setup,
     /// Verify the whole care log: every commit decodes, every hash chain holds, no position is
     /// missing. Exits non-zero at the first break.
     Verify,
@@ -78,6 +81,7 @@ async fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Run => carelog::run(cli.config, carelog::shutdown_signal()).await,
+        Command::Setup => carelog::setup(cli.config).await,
         Command::Verify => carelog::verify(cli.config).await,
         Command::Bench(args) => bench::run(args).await,
         Command::Projections(ProjectionsCommand::Lag) => {

@@ -109,6 +109,22 @@ async fn verify_exits_non_zero_on_a_forged_log() -> Result<()> {
 async fn projections_lag_shows_the_read_models_beside_the_log() -> Result<()> {
     let server = NatsServer::start().await?;
     let database = TestDatabase::create().await?;
+    // The projections' commands open the stream without managing it: before `setup` there is
+    // none, and they say how to make it.
+    let before = carelog(&server.url())
+        .env("DATABASE_URL", database.url())
+        .args(["projections", "lag"])
+        .output()?;
+    let said = String::from_utf8_lossy(&before.stdout);
+    assert!(!before.status.success(), "lag ran without a care stream");
+    assert!(
+        said.contains("does not exist") && said.contains("carelog setup"),
+        "{said}"
+    );
+    let setup = carelog(&server.url()).arg("setup").output()?;
+    let said = String::from_utf8_lossy(&setup.stdout);
+    assert!(setup.status.success(), "{said}");
+    assert!(said.contains("the care stream is ready"), "{said}");
     let output = carelog(&server.url())
         .env("DATABASE_URL", database.url())
         .args(["projections", "lag"])

@@ -16,7 +16,8 @@ use tokio::task::JoinHandle;
 
 pub use carelog_commands::ServiceConfig as Config;
 
-/// Connects to NATS and the care log, then serves the four command services until `shutdown`
+/// Connects to NATS, opens the care log (set up by `carelog setup`; see `ServiceConfig::connect`),
+/// then serves the four command services until `shutdown`
 /// completes; each then answers the requests it already received and stops.
 pub async fn run_all(
     config: Config,

@@ -29,7 +29,7 @@ pub enum ServeError {
     /// `url` has its passwords hidden.
     #[error("connect to NATS at {url}: {reason}")]
     Connect { url: String, reason: String },
-    #[error("set up the care log: {0}")]
+    #[error("open the care log: {0}")]
     CareLog(#[from] carelog_eventlog::SetupError),
     #[error("subscribe to {subject}: {reason}")]
     Subscribe { subject: String, reason: String },
@@ -77,7 +77,10 @@ impl ServiceConfig {
         })
     }
 
-    /// Connects to NATS (waiting for it to come up) and sets up the care log.
+    /// Connects to NATS (waiting for it to come up) and opens the care log, which
+    /// `carelog setup` (or `carelog run`) created: a service's NATS user may append to its
+    /// family and read the stream, not manage it, and a stream whose settings would lose
+    /// history is refused (`CareLog::open_checked`).
     pub async fn connect(&self, name: &str) -> Result<(async_nats::Client, CareLog), ServeError> {
         let (options, servers) =
             nats_connect_options(&self.nats_url).map_err(|error| ServeError::Connect {
@@ -93,7 +96,7 @@ impl ServiceConfig {
                 url: redact_nats_url(&self.nats_url),
                 reason: error.to_string(),
             })?;
-        let log = CareLog::connect(client.clone(), self.care_log.clone()).await?;
+        let log = CareLog::open_checked(client.clone(), self.care_log.clone()).await?;
         Ok((client, log))
     }
 }

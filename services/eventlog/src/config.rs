@@ -98,9 +98,95 @@ impl CareLogConfig {
     }
 }
 
+/// What in a live stream's settings breaks the care log's promises (`stream_config`): each a
+/// sentence naming the setting. Empty when the stream keeps the history, refuses deletes and
+/// purges, and deduplicates for at least `config`'s window. Replicas and the description are
+/// not checked (a cluster may have grown; they lose nothing).
+pub(crate) fn settings_problems(config: &CareLogConfig, live: &stream::Config) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut problem = |broken: bool, what: String| {
+        if broken {
+            problems.push(what);
+        }
+    };
+    problem(
+        live.retention != stream::RetentionPolicy::Limits,
+        format!(
+            "retention is {:?}, not Limits (messages would be removed once consumed)",
+            live.retention
+        ),
+    );
+    problem(
+        live.storage != stream::StorageType::File,
+        format!("storage is {:?}, not File", live.storage),
+    );
+    problem(
+        !live.max_age.is_zero(),
+        format!("max_age is {:?}: history would age out", live.max_age),
+    );
+    problem(
+        live.max_bytes != -1 || live.max_messages != -1 || live.max_messages_per_subject != -1,
+        format!(
+            "a size limit is set (max_bytes {}, max_messages {}, max_messages_per_subject {}): \
+             history would be dropped",
+            live.max_bytes, live.max_messages, live.max_messages_per_subject
+        ),
+    );
+    problem(
+        !live.deny_delete || !live.deny_purge || live.allow_rollup,
+        "deletes, purges or roll-ups are allowed".to_owned(),
+    );
+    problem(
+        live.duplicate_window < config.duplicate_window,
+        format!(
+            "the duplicate window is {:?}, shorter than {:?}",
+            live.duplicate_window, config.duplicate_window
+        ),
+    );
+    problem(
+        !live.allow_direct,
+        "direct gets are not allowed (aggregate heads are read with them)".to_owned(),
+    );
+    let wanted = AggregateKey::stream_subjects();
+    problem(
+        !wanted.iter().all(|subject| live.subjects.contains(subject)),
+        format!(
+            "its subjects {:?} do not include {:?}",
+            live.subjects, wanted
+        ),
+    );
+    problems
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stream_set_up_by_connect_has_no_problems_and_each_weakening_is_named() {
+        let config = CareLogConfig::default();
+        assert!(settings_problems(&config, &config.stream_config()).is_empty());
+        type Weaken = fn(&mut stream::Config);
+        let weakened: [(&str, Weaken); 6] = [
+            ("max_age", |c| c.max_age = Duration::from_secs(86_400)),
+            ("size limit", |c| c.max_messages_per_subject = 10),
+            ("purges", |c| c.deny_purge = false),
+            ("duplicate window", |c| {
+                c.duplicate_window = Duration::from_secs(60)
+            }),
+            ("retention", |c| {
+                c.retention = stream::RetentionPolicy::WorkQueue
+            }),
+            ("direct gets", |c| c.allow_direct = false),
+        ];
+        for (named, weaken) in weakened {
+            let mut live = config.stream_config();
+            weaken(&mut live);
+            let problems = settings_problems(&config, &live);
+            assert_eq!(problems.len(), 1, "{named}: {problems:?}");
+            assert!(problems[0].contains(named), "{named}: {problems:?}");
+        }
+    }
 
     #[test]
     fn rejects_settings_that_would_lose_history_or_dedupe() {

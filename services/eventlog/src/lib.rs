@@ -63,6 +63,17 @@ pub enum SetupError {
     Stream { stream: String, reason: String },
     #[error("open the JetStream stream {stream}: {reason}")]
     Open { stream: String, reason: String },
+    #[error(
+        "the JetStream stream {stream} does not exist: set it up first with `carelog setup` \
+         (or `carelog run`), as a NATS user allowed to manage it (`carelog` in \
+         infra/nats/authorization.conf)"
+    )]
+    Missing { stream: String },
+    #[error(
+        "the JetStream stream {stream} does not keep the care log's history safely ({problems}); \
+         `carelog setup` restores its settings"
+    )]
+    Settings { stream: String, problems: String },
 }
 
 /// The JetStream context for `config`, once its settings are checked.
@@ -122,6 +133,45 @@ impl CareLog {
                 stream: config.stream_name.clone(),
                 reason: error.to_string(),
             })?;
+        CareLog::on_stream(jetstream, config).await
+    }
+
+    /// A handle on the care stream for a process whose NATS user may use the stream but not
+    /// manage it (a command service, the projections): opens it as it is, like [`open`], and
+    /// refuses a stream whose settings would lose history, allow deletes or shorten the
+    /// deduplication (set up by hand, or changed since), naming each problem. A missing stream
+    /// is [`SetupError::Missing`], which says how to create it.
+    ///
+    /// [`open`]: CareLog::open
+    pub async fn open_checked(
+        client: async_nats::Client,
+        config: CareLogConfig,
+    ) -> Result<CareLog, SetupError> {
+        let jetstream = context(client, &config)?;
+        let stream =
+            jetstream
+                .get_stream(&config.stream_name)
+                .await
+                .map_err(|error| match error.kind() {
+                    jetstream::context::GetStreamErrorKind::JetStream(inner)
+                        if inner.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND =>
+                    {
+                        SetupError::Missing {
+                            stream: config.stream_name.clone(),
+                        }
+                    }
+                    _ => SetupError::Open {
+                        stream: config.stream_name.clone(),
+                        reason: error.to_string(),
+                    },
+                })?;
+        let problems = config::settings_problems(&config, &stream.cached_info().config);
+        if !problems.is_empty() {
+            return Err(SetupError::Settings {
+                stream: config.stream_name.clone(),
+                problems: problems.join("; "),
+            });
+        }
         CareLog::on_stream(jetstream, config).await
     }
 

@@ -81,9 +81,10 @@ impl AuthorizedSystem {
         stopped: watch::Receiver<bool>,
     ) -> Result<()> {
         let client = self.server.client_as(user).await?;
-        let log = CareLog::connect(client.clone(), CareLogConfig::default())
+        // As a service binary does: the stream is the carelog user's to set up.
+        let log = CareLog::open_checked(client.clone(), CareLogConfig::default())
             .await
-            .with_context(|| format!("set up the care stream as {}", user.name()))?;
+            .with_context(|| format!("open the care stream as {}", user.name()))?;
         self.services.push(tokio::spawn(serve(
             Arc::new(service),
             client,
@@ -129,6 +130,26 @@ impl AuthorizedSystem {
             service.await.context("join a service")??;
         }
         Ok(())
+    }
+}
+
+/// Whether `client`'s user may create or update the care stream (`CareLog::connect`). A
+/// refused request is dropped by the server, so it fails or goes unanswered (2 s).
+async fn may_set_up_the_stream(client: async_nats::Client) -> bool {
+    let set_up = tokio::time::timeout(
+        Duration::from_secs(2),
+        CareLog::connect(client, CareLogConfig::default()),
+    )
+    .await;
+    matches!(set_up, Ok(Ok(_)))
+}
+
+/// The dose service's configuration as a deployment gives it: its own login in `NATS_URL`.
+fn dose_service_config(server: &NatsServer) -> ServiceConfig {
+    ServiceConfig {
+        nats_url: server.url_as(NatsUser::Dose),
+        care_log: CareLogConfig::default(),
+        runtime: RuntimeOptions::default(),
     }
 }
 
@@ -308,12 +329,10 @@ async fn only_a_familys_service_may_publish_to_its_family() -> Result<()> {
 #[tokio::test]
 async fn the_dose_service_serves_commands_as_its_own_user_from_a_nats_url() -> Result<()> {
     let server = NatsServer::start_with_authorization().await?;
+    // `carelog setup`'s part, as the carelog user.
+    let log = CareLog::connect(server.client().await?, CareLogConfig::default()).await?;
     // The login travels in NATS_URL, as a deployment would configure it.
-    let config = ServiceConfig {
-        nats_url: server.url_as(NatsUser::Dose),
-        care_log: CareLogConfig::default(),
-        runtime: RuntimeOptions::default(),
-    };
+    let config = dose_service_config(&server);
     let (stop, stopped) = watch::channel(false);
     let service = tokio::spawn(carelog_commands::run_service(
         DoseService,
@@ -326,7 +345,6 @@ async fn the_dose_service_serves_commands_as_its_own_user_from_a_nats_url() -> R
     let cast = Cast::new();
     let reply = send(&clinic, "dose.start_course", &start_course(&cast)).await?;
     assert_eq!(reply["ok"], json!(true), "{reply}");
-    let log = CareLog::connect(server.client().await?, CareLogConfig::default()).await?;
     let history = log
         .load_aggregate(AggregateKey::new(cast.patient_id(), Family::Dose))
         .await?;
@@ -374,6 +392,8 @@ async fn a_service_user_cannot_take_another_familys_commands_and_anonymous_clien
 #[tokio::test]
 async fn the_carelog_user_serves_all_four_families() -> Result<()> {
     let server = NatsServer::start_with_authorization().await?;
+    // `carelog setup`'s part: the command host, like each service, only opens the stream.
+    CareLog::connect(server.client().await?, CareLogConfig::default()).await?;
     let config = carelog_commandhost::Config {
         nats_url: server.url_as(NatsUser::Carelog),
         care_log: CareLogConfig::default(),
@@ -404,11 +424,8 @@ async fn the_carelog_user_serves_all_four_families() -> Result<()> {
 async fn a_login_in_the_url_also_works_with_a_server_without_users() -> Result<()> {
     // A foreign server without authorization ignores the login the defaults carry.
     let server = NatsServer::start().await?;
-    let config = ServiceConfig {
-        nats_url: server.url_as(NatsUser::Dose),
-        care_log: CareLogConfig::default(),
-        runtime: RuntimeOptions::default(),
-    };
+    CareLog::connect(server.client().await?, CareLogConfig::default()).await?;
+    let config = dose_service_config(&server);
     let (client, log) = config.connect("carelog-dose").await?;
     assert_eq!(log.last_position().await?, 0);
     client.flush().await?;
@@ -433,16 +450,105 @@ async fn the_auditor_verifies_the_log_read_only_and_cannot_change_the_stream() -
         report.is_intact() && report.commits_checked == 1,
         "{report:?}"
     );
-    // Setting the stream up (create or update) is not the auditor's to do: the server drops
-    // the request, so it fails or goes unanswered.
-    let set_up = tokio::time::timeout(
-        Duration::from_secs(2),
-        CareLog::connect(auditor, CareLogConfig::default()),
-    )
-    .await;
+    // Setting the stream up (create or update) is not the auditor's to do.
     assert!(
-        !matches!(set_up, Ok(Ok(_))),
+        !may_set_up_the_stream(auditor).await,
         "the auditor could set the care stream up"
     );
     system.stop().await
+}
+
+#[tokio::test]
+async fn only_the_carelog_user_may_create_or_change_the_care_stream() -> Result<()> {
+    let system = AuthorizedSystem::start().await?;
+    for user in [
+        NatsUser::Dose,
+        NatsUser::Consent,
+        NatsUser::Target,
+        NatsUser::Observation,
+        NatsUser::Projections,
+    ] {
+        let client = system.server.client_as(user).await?;
+        // Opening the stream as it is works: what the services and the projections do.
+        CareLog::open_checked(client.clone(), CareLogConfig::default())
+            .await
+            .with_context(|| format!("open the care stream as {}", user.name()))?;
+        // Setting it up is refused: otherwise a service could lift `deny_delete` or set an
+        // age limit and lose the clinical history.
+        assert!(
+            !may_set_up_the_stream(client).await,
+            "{} could set the care stream up",
+            user.name()
+        );
+    }
+    let info = system
+        .log
+        .jetstream()
+        .get_stream("CARE")
+        .await?
+        .info()
+        .await?
+        .config
+        .clone();
+    assert!(info.deny_delete && info.deny_purge && info.max_age.is_zero());
+    system.stop().await
+}
+
+#[tokio::test]
+async fn a_service_started_before_the_stream_exists_says_how_to_set_it_up() -> Result<()> {
+    let server = NatsServer::start_with_authorization().await?;
+    let config = dose_service_config(&server);
+    let (_stop, stopped) = watch::channel(false);
+    let served = tokio::time::timeout(
+        WAIT,
+        carelog_commands::run_service(DoseService, config, stopped_signal(stopped)),
+    )
+    .await
+    .context("the dose service neither served nor stopped")?;
+    let error = served.expect_err("the dose service ran without a care stream");
+    assert!(
+        matches!(
+            error,
+            ServeError::CareLog(carelog_eventlog::SetupError::Missing { .. })
+        ),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("carelog setup"), "{error}");
+    // And it created nothing.
+    let carelog = async_nats::jetstream::new(server.client().await?);
+    assert!(carelog.get_stream("CARE").await.is_err());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_service_refuses_a_care_stream_that_would_lose_history() -> Result<()> {
+    let server = NatsServer::start().await?;
+    // A stream of the right name set up by hand, with an age limit and purges allowed.
+    let jetstream = async_nats::jetstream::new(server.client().await?);
+    jetstream
+        .create_stream(async_nats::jetstream::stream::Config {
+            name: "CARE".to_owned(),
+            subjects: AggregateKey::stream_subjects(),
+            max_age: Duration::from_secs(30 * 86_400),
+            duplicate_window: carelog_eventlog::MIN_DUPLICATE_WINDOW,
+            allow_direct: true,
+            deny_delete: true,
+            ..Default::default()
+        })
+        .await?;
+    let config = dose_service_config(&server);
+    let error = config
+        .connect("carelog-dose")
+        .await
+        .err()
+        .context("the dose service accepted a stream with an age limit")?;
+    let said = error.to_string();
+    assert!(
+        said.contains("max_age") && said.contains("purges") && said.contains("carelog setup"),
+        "{said}"
+    );
+    // `carelog setup`'s part restores the settings, and the service then opens the stream.
+    CareLog::connect(server.client().await?, CareLogConfig::default()).await?;
+    config.connect("carelog-dose").await?;
+    Ok(())
 }
