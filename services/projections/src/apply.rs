@@ -146,7 +146,7 @@ async fn apply_event(
     }
     crate::suggestions::follow_sessions(state, event);
     consents::apply(connection, state, event, position, had_history).await?;
-    mark_correction(connection, state, event).await
+    mark_correction(connection, state, event, position).await
 }
 
 /// An event's data as JSON text for its entry's `detail`.
@@ -203,13 +203,17 @@ async fn scope_of(
 
 /// Marks the entries of a corrected event, for every reader (the event stays, as the log keeps
 /// it), and what the correction changes in the state tables: a course end entered in error
-/// reopens its course, a corrected cancellation puts its session back, a corrected session no
-/// longer counts (both seen by the window suggestion when a timeline is read), a corrected dose
-/// no longer counts as its course's first. The patient's state is loaded again afterwards.
+/// reopens its course, a corrected course start ends its course at the correction (its clinic
+/// no longer treats the patient, as the dose service no longer counts the course; a start
+/// recorded again with the same course id opens it anew, `courses::apply`), a corrected
+/// cancellation puts its session back, a corrected session no longer counts (both seen by the
+/// window suggestion when a timeline is read), a corrected dose no longer counts as its
+/// course's first. The patient's state is loaded again afterwards.
 async fn mark_correction(
     connection: &mut PgConnection,
     state: &mut BatchState,
     event: &RecordedEvent,
+    position: i64,
 ) -> Result<(), ProjectionError> {
     let correction = match &event.payload {
         EventPayload::Dose(carelog_schemas::dose::DoseEvent::EntryCorrected(c))
@@ -253,6 +257,20 @@ async fn mark_correction(
         .execute(&mut *connection)
         .await
         .map_err(ProjectionError::applying)?;
+    // A course start corrected (amended or entered in error): the course ends here.
+    sqlx::query(
+        "UPDATE courses c SET ended_position = $3
+         FROM entries t
+         WHERE t.patient_id = $1 AND t.event_id = $2 AND t.item = 'event'
+           AND t.kind = 'course_started' AND c.patient_id = t.patient_id
+           AND c.course_id = t.course_id AND c.ended_position IS NULL",
+    )
+    .bind(patient_id)
+    .bind(corrected)
+    .bind(position)
+    .execute(&mut *connection)
+    .await
+    .map_err(ProjectionError::applying)?;
     if correction.kind == carelog_schemas::CorrectionKind::EnteredInError {
         // A course end entered in error: the course is open again, so its clinic treats the
         // patient (safety exception) and its hints count again.

@@ -33,12 +33,22 @@ pub(crate) async fn apply(
     match &event.payload {
         EventPayload::Dose(DoseEvent::CourseStarted(started)) => {
             let course_id = *started.course_id.as_uuid();
-            if course(state, patient_id, course_id).is_some() {
-                return Err(ProjectionError::Inconsistent {
-                    position: crate::from_db_position(position),
-                    reason: "the patient already has a course with this id",
-                });
-            }
+            // A course id is started once, unless its start was corrected: the dose service
+            // then lets the clinic record the start again under the same id (the amended
+            // start), and the course opens anew; its doses so far stay its doses.
+            let first_administered_at = match course(state, patient_id, course_id) {
+                None => None,
+                Some(known) => {
+                    let first = known.first_administered_at;
+                    if !start_corrected(connection, state, patient_id, course_id).await? {
+                        return Err(ProjectionError::Inconsistent {
+                            position: crate::from_db_position(position),
+                            reason: "the patient already has a course with this id",
+                        });
+                    }
+                    first
+                }
+            };
             state.put_course(
                 patient_id,
                 CourseRecord {
@@ -47,7 +57,7 @@ pub(crate) async fn apply(
                     path: started.path.as_str().to_owned(),
                     started_position: position,
                     ended_position: None,
-                    first_administered_at: None,
+                    first_administered_at,
                 },
             );
         }
@@ -138,6 +148,31 @@ pub(crate) async fn apply(
         }
     }
     Ok(CourseContext { course_id, clinics })
+}
+
+/// Whether every recorded start of the course was corrected (amended or entered in error), so
+/// that it may be started again. Rare: read from the written history.
+async fn start_corrected(
+    connection: &mut PgConnection,
+    state: &mut BatchState,
+    patient_id: Uuid,
+    course_id: Uuid,
+) -> Result<bool, ProjectionError> {
+    state
+        .flush(connection)
+        .await
+        .map_err(ProjectionError::applying)?;
+    let (standing,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM entries
+         WHERE patient_id = $1 AND course_id = $2 AND item = 'event'
+           AND kind = 'course_started' AND correction IS NULL",
+    )
+    .bind(patient_id)
+    .bind(course_id)
+    .fetch_one(&mut *connection)
+    .await
+    .map_err(ProjectionError::applying)?;
+    Ok(standing == 0)
 }
 
 /// One course of the patient.

@@ -834,7 +834,6 @@ async fn a_course_end_entered_in_error_gives_its_clinic_the_safety_alerts_again(
     let mut harness = Harness::running().await?;
     let care = Care::new();
     let clinic = actor(Role::Clinic, care.clinic);
-    let patient = patient_actor(care.patient);
     harness
         .append(
             care.patient,
@@ -858,48 +857,131 @@ async fn a_course_end_entered_in_error_gives_its_clinic_the_safety_alerts_again(
         )
         .await?;
     let ended = harness.last_event_id.context("the course end's event id")?;
-    let item9 = || {
-        event(
-            Family::Observation,
-            "scale_scored",
-            json!({
-                "score": {"instrument": "phq9", "items": [2, 1, 2, 1, 0, 1, 1, 0, 1], "total": 9},
-                "flags": ["phq9_item9_positive"],
-            }),
-        )
-    };
-    harness
-        .append(care.patient, patient, at("2026-03-04T13:00:00Z"), item9())
-        .await?;
-    harness.caught_up().await?;
-    let alerts = |entries: &[carelog_projections::TimelineEntry]| {
-        entries
-            .iter()
-            .filter(|entry| entry.kind.starts_with("safety_alert"))
-            .count()
-    };
-    let seen = harness
-        .timeline(Reader::Clinic(care.clinic), care.patient)
-        .await?;
-    assert_eq!(alerts(&seen), 0, "the course has ended: no treating clinic");
+    let (alerts, seen) =
+        clinic_alerts_after_item9(&mut harness, &care, "2026-03-04T13:00:00Z").await?;
+    assert_eq!(
+        alerts, 0,
+        "the course has ended: no treating clinic: {seen:?}"
+    );
 
     harness
         .append(care.patient, clinic, at("2026-03-05T09:00:00Z"), event(Family::Dose, "entry_corrected", json!({
             "corrects": ended, "kind": "entered_in_error", "reason": "ended the wrong course",
         })))
         .await?;
+    let (alerts, seen) =
+        clinic_alerts_after_item9(&mut harness, &care, "2026-03-06T13:00:00Z").await?;
+    assert_eq!(alerts, 1, "the course is open again: {seen:?}");
+    Ok(())
+}
+
+/// The patient scores a PHQ-9 with item 9 above 0 at `when`; once applied, the safety alerts
+/// the clinic of `care` sees, and the kinds of its timeline (for messages).
+async fn clinic_alerts_after_item9(
+    harness: &mut Harness,
+    care: &Care,
+    when: &str,
+) -> Result<(usize, Vec<String>)> {
     harness
-        .append(care.patient, patient, at("2026-03-06T13:00:00Z"), item9())
+        .append(care.patient, patient_actor(care.patient), at(when), item9())
         .await?;
     harness.caught_up().await?;
     let seen = harness
         .timeline(Reader::Clinic(care.clinic), care.patient)
         .await?;
+    Ok((safety_alerts(&seen), kinds(&seen)))
+}
+
+/// A PHQ-9 with item 9 above 0, as the observation service flags it: a safety alert.
+fn item9() -> carelog_schemas::EventPayload {
+    event(
+        Family::Observation,
+        "scale_scored",
+        json!({
+            "score": {"instrument": "phq9", "items": [2, 1, 2, 1, 0, 1, 1, 0, 1], "total": 9},
+            "flags": ["phq9_item9_positive"],
+        }),
+    )
+}
+
+fn safety_alerts(entries: &[carelog_projections::TimelineEntry]) -> usize {
+    entries
+        .iter()
+        .filter(|entry| entry.kind.starts_with("safety_alert"))
+        .count()
+}
+
+#[tokio::test]
+async fn a_course_start_corrected_ends_its_clinics_treatment_until_it_is_started_again(
+) -> Result<()> {
+    let mut harness = Harness::running().await?;
+    let care = Care::new();
+    let clinic = actor(Role::Clinic, care.clinic);
+    let start = |path| course_started(care.course_id, care.clinic, path);
+    harness
+        .append(
+            care.patient,
+            clinic,
+            at("2026-03-02T09:00:00Z"),
+            start("ketamine"),
+        )
+        .await?;
+    let started = harness
+        .last_event_id
+        .context("the course start's event id")?;
+    let (alerts, seen) =
+        clinic_alerts_after_item9(&mut harness, &care, "2026-03-03T13:00:00Z").await?;
     assert_eq!(
-        alerts(&seen),
-        1,
-        "the course is open again: {:?}",
-        kinds(&seen)
+        alerts, 1,
+        "the clinic of the course treats the patient: {seen:?}"
     );
+
+    // The start was a mistake (the wrong path): the dose service no longer counts the course,
+    // and neither may the projections count its clinic as treating the patient.
+    let amended = json!({ "corrects": started, "kind": "amended", "reason": "wrong path" });
+    harness
+        .append(
+            care.patient,
+            clinic,
+            at("2026-03-04T09:00:00Z"),
+            event(Family::Dose, "entry_corrected", amended),
+        )
+        .await?;
+    let (alerts, seen) =
+        clinic_alerts_after_item9(&mut harness, &care, "2026-03-05T13:00:00Z").await?;
+    assert_eq!(
+        alerts, 1,
+        "only the alert raised while the course stood: {seen:?}"
+    );
+
+    // The amended start, under the same course id as the dose service allows: applied, not
+    // parked, and the clinic treats the patient again.
+    harness
+        .append(
+            care.patient,
+            clinic,
+            at("2026-03-06T09:00:00Z"),
+            start("spravato"),
+        )
+        .await?;
+    let (alerts, seen) =
+        clinic_alerts_after_item9(&mut harness, &care, "2026-03-07T13:00:00Z").await?;
+    assert_eq!(alerts, 2, "the course started again: {seen:?}");
+    let parked = carelog_projections::dead_letter::list(&harness.pool).await?;
+    assert!(parked.is_empty(), "{parked:?}");
+    let starts: Vec<Option<String>> = harness
+        .timeline(Reader::Clinic(care.clinic), care.patient)
+        .await?
+        .into_iter()
+        .filter(|entry| entry.kind == "course_started")
+        .map(|entry| entry.correction)
+        .collect();
+    assert_eq!(starts, [Some("amended".to_owned()), None]);
+
+    // A rebuild gives the same read models.
+    let live = support::read_models(&harness.pool).await?;
+    harness.rebuild(3).await?;
+    let rebuilt = support::read_models(&harness.pool).await?;
+    support::assert_same_models(&live, &rebuilt, "rebuilt after a corrected course start");
     Ok(())
 }

@@ -666,3 +666,63 @@ async fn dose_rules_accept_and_reject() -> Result<()> {
     }
     harness.stop().await
 }
+
+#[tokio::test]
+async fn a_course_start_corrected_takes_the_course_away_until_it_is_started_again() -> Result<()> {
+    let harness = Harness::start().await?;
+    let cast = Cast::new();
+    let (course_id, dose_id) = (new_id(), new_id());
+    let started = check(
+        &harness,
+        "start a course on the wrong path",
+        "dose.start_course",
+        cast.command(
+            &cast.clinic,
+            course(&course_id, &cast.clinic_id, "ketamine", false),
+        ),
+        OK,
+    )
+    .await?;
+    let start_event = started.json["events"][0]["event_id"]
+        .as_str()
+        .context("event id")?
+        .to_owned();
+    let rows: Vec<(&str, &str, Value, Expect)> = vec![
+        (
+            "amend the start",
+            "dose.correct",
+            json!({ "corrects": start_event, "kind": "amended", "reason": "wrong path" }),
+            OK,
+        ),
+        (
+            "the corrected course takes no doses",
+            "dose.schedule",
+            schedule(&dose_id, &course_id),
+            rejected("not_found", "course_exists"),
+        ),
+        // The amended start keeps the course's id (the projections open the course anew).
+        (
+            "start it again under the same id",
+            "dose.start_course",
+            course(&course_id, &cast.clinic_id, "spravato", false),
+            OK,
+        ),
+        (
+            "the course started again takes doses",
+            "dose.schedule",
+            schedule(&dose_id, &course_id),
+            OK,
+        ),
+    ];
+    for (what, command, data, expect) in rows {
+        check(
+            &harness,
+            what,
+            command,
+            cast.command(&cast.clinic, data),
+            expect,
+        )
+        .await?;
+    }
+    harness.stop().await
+}
