@@ -2,8 +2,10 @@
 //! scope (`targets`), and the auditor: raised by the practice that makes a target's last three
 //! practices (since its last notch, by the day they were done, ties in log order, as the target
 //! service's notch rule counts them; corrected ones left out) all done and easy; once per
-//! streak, none for a retired target. It is decided from the patient's entries (the whole
-//! history) as the log is applied, so a rebuild raises exactly what the live projection did.
+//! streak, none for a retired target. A practice not done or not easy that lands among the last
+//! three (logged late) breaks the streak and takes its suggestion back. It is decided from the
+//! patient's entries (the whole history) as the log is applied, so a rebuild raises exactly
+//! what the live projection did.
 //!
 //! Also here: following therapy sessions into the `sessions` table, from which a timeline
 //! read decides "window open, no session scheduled" (`derived::read_time_items`).
@@ -57,6 +59,18 @@ pub(crate) async fn raise(
                 ..event_entry.derived_base()
             }])
         }
+        // A practice not done or not easy, perhaps logged late: if it lands among the last
+        // three, the streak a suggestion stands for is broken, and the suggestion goes.
+        EventPayload::Target(TargetEvent::TargetPracticed(practice)) => {
+            state
+                .flush(connection)
+                .await
+                .map_err(ProjectionError::applying)?;
+            withdraw_if_streak_broken(connection, patient_id, *practice.target_id.as_uuid())
+                .await
+                .map_err(ProjectionError::applying)?;
+            Ok(Vec::new())
+        }
         _ => Ok(Vec::new()),
     }
 }
@@ -100,6 +114,56 @@ async fn streak_just_reached_three(
         && easy.len() >= 3
         && easy[..3].iter().all(|easy| *easy)
         && easy.get(3) != Some(&true))
+}
+
+/// Removes the target's suggestion of its current streak (raised since its last notch), for
+/// every reader, unless its last three practices since that notch (by day, ties in log order,
+/// corrected ones left out) are still all done and easy.
+async fn withdraw_if_streak_broken(
+    connection: &mut PgConnection,
+    patient_id: Uuid,
+    target_id: Uuid,
+) -> Result<(), sqlx::Error> {
+    let target = target_id.to_string();
+    let since_notch = "(SELECT coalesce(max(position), 0) FROM entries
+         WHERE patient_id = $1 AND item = 'event'
+           AND kind = 'target_notched_up' AND detail->>'target_id' = $2)";
+    let (holds,): (bool,) = sqlx::query_as(&format!(
+        "SELECT count(*) = 3 AND coalesce(bool_and(easy), false) FROM (
+             SELECT detail->>'outcome' = 'done' AND detail->>'ease' = 'easy' AS easy
+             FROM entries
+             WHERE patient_id = $1 AND item = 'event' AND kind = 'target_practiced'
+               AND correction IS NULL AND detail->>'target_id' = $2
+               AND position > {since_notch}
+             ORDER BY (detail->>'on')::date DESC, position DESC, event_index DESC
+             LIMIT 3) last_three"
+    ))
+    .bind(patient_id)
+    .bind(&target)
+    .fetch_one(&mut *connection)
+    .await?;
+    if holds {
+        return Ok(());
+    }
+    let suggestion = format!(
+        "s.patient_id = $1 AND s.item = '{NOTCH}' AND s.detail->>'target_id' = $2
+         AND s.position > {since_notch}"
+    );
+    sqlx::query(&format!(
+        "DELETE FROM entry_readers r USING entries s
+         WHERE {suggestion} AND r.patient_id = s.patient_id AND r.position = s.position
+           AND r.event_index = s.event_index AND r.item = s.item"
+    ))
+    .bind(patient_id)
+    .bind(&target)
+    .execute(&mut *connection)
+    .await?;
+    sqlx::query(&format!("DELETE FROM entries s WHERE {suggestion}"))
+        .bind(patient_id)
+        .bind(&target)
+        .execute(&mut *connection)
+        .await?;
+    Ok(())
 }
 
 /// Follows therapy sessions (scheduled, cancelled) into the batch's state and the `sessions`

@@ -188,6 +188,44 @@ impl Care {
     }
 }
 
+/// A patient on a Spravato course who consented `targets` to the therapist, and a target.
+async fn practicing() -> Result<(Harness, Care, Uuid)> {
+    let mut harness = Harness::running().await?;
+    let care = Care::start(&mut harness, "spravato").await?;
+    care.grant(&mut harness, &["targets"]).await?;
+    let target_id = care.set_target(&mut harness).await?;
+    Ok((harness, care, target_id))
+}
+
+/// Logs practices of one target in log order, `(day, ease, notches)`, checking after each the
+/// notch suggestions the consented therapist sees.
+async fn practice_expecting_notches(steps: &[(u32, &str, usize)]) -> Result<(Harness, Care, Uuid)> {
+    let (mut harness, care, target_id) = practicing().await?;
+    for &(day, ease, expected) in steps {
+        let seen = care
+            .notches_after(&mut harness, target_id, day, ease)
+            .await?;
+        assert_eq!(seen, expected, "after the {ease} practice of the {day}th");
+    }
+    Ok((harness, care, target_id))
+}
+
+impl Care {
+    /// Logs a practice done on `day` with `ease`, and returns the notch suggestions the
+    /// therapist sees once it is applied.
+    async fn notches_after(
+        &self,
+        harness: &mut Harness,
+        target_id: Uuid,
+        day: u32,
+        ease: &str,
+    ) -> Result<usize> {
+        self.practice(harness, target_id, day, ease).await?;
+        harness.caught_up().await?;
+        count(harness, Reader::Therapist(self.therapist), self, NOTCH).await
+    }
+}
+
 fn items<'a>(entries: &'a [TimelineEntry], item: &str) -> Vec<&'a TimelineEntry> {
     entries.iter().filter(|entry| entry.item == item).collect()
 }
@@ -408,26 +446,65 @@ async fn three_done_and_easy_practices_in_a_row_suggest_one_notch() -> Result<()
 
 #[tokio::test]
 async fn practices_count_by_the_day_they_were_done_as_the_notch_rule_does() -> Result<()> {
-    let mut harness = Harness::running().await?;
-    let care = Care::start(&mut harness, "spravato").await?;
-    care.grant(&mut harness, &["targets"]).await?;
-    let target_id = care.set_target(&mut harness).await?;
-    let therapist = Reader::Therapist(care.therapist);
-    // Logged in this order; the hard one of the 5th is logged late.
-    for (day, ease) in [(7, "easy"), (8, "easy"), (5, "hard")] {
-        care.practice(&mut harness, target_id, day, ease).await?;
-    }
-    harness.caught_up().await?;
-    assert_eq!(count(&harness, therapist, &care, NOTCH).await?, 0);
-    // By day: the 7th, 8th and 9th done and easy, the 5th before them hard: a streak (in log
-    // order the late hard one would sit among the last three).
-    care.practice(&mut harness, target_id, 9, "easy").await?;
-    harness.caught_up().await?;
-    assert_eq!(count(&harness, therapist, &care, NOTCH).await?, 1);
-    // A late easy practice before the streak changes nothing: no second suggestion.
-    care.practice(&mut harness, target_id, 3, "easy").await?;
-    harness.caught_up().await?;
-    assert_eq!(count(&harness, therapist, &care, NOTCH).await?, 1);
+    practice_expecting_notches(&[
+        (7, "easy", 0),
+        (8, "easy", 0),
+        // The hard one of the 5th, logged late.
+        (5, "hard", 0),
+        // By day: the 7th, 8th and 9th done and easy, the 5th before them hard: a streak (in
+        // log order the late hard one would sit among the last three).
+        (9, "easy", 1),
+        // A late easy practice before the streak changes nothing: no second suggestion.
+        (3, "easy", 1),
+    ])
+    .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_late_hard_practice_among_the_last_three_takes_the_notch_suggestion_back() -> Result<()> {
+    let (mut harness, care, target_id) = practice_expecting_notches(&[
+        (7, "easy", 0),
+        (8, "easy", 0),
+        (9, "easy", 1),
+        // A hard practice before the streak, logged late, leaves it standing.
+        (2, "hard", 1),
+        // One of the 8th, logged late (after the easy one of that day, so last of the two):
+        // the last three are no longer all easy, and the suggestion goes.
+        (8, "hard", 0),
+    ])
+    .await?;
+    // Gone for every reader.
+    assert_eq!(count(&harness, Reader::Auditor, &care, NOTCH).await?, 0);
+    // The 10th: the 9th, the 10th and the hard 8th, still no streak; the 11th makes one.
+    assert_eq!(
+        care.notches_after(&mut harness, target_id, 10, "easy")
+            .await?,
+        0
+    );
+    assert_eq!(
+        care.notches_after(&mut harness, target_id, 11, "easy")
+            .await?,
+        1
+    );
+    let view = harness
+        .timeline(Reader::Therapist(care.therapist), care.patient)
+        .await?;
+    let notches = items(&view, NOTCH);
+    assert_eq!(
+        notches[0].occurred_at,
+        at("2026-03-11T18:00:00Z").to_datetime()
+    );
+
+    // The rebuilt read models say the same.
+    let live = support::read_models(&harness.pool).await?;
+    harness.stop_projector().await?;
+    harness.rebuild(2).await?;
+    support::assert_same_models(
+        &live,
+        &support::read_models(&harness.pool).await?,
+        "rebuilt",
+    );
     Ok(())
 }
 
