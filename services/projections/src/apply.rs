@@ -203,7 +203,8 @@ async fn scope_of(
 
 /// Marks the entries of a corrected event, for every reader (the event stays, as the log keeps
 /// it), and what the correction changes in the state tables: a course end entered in error
-/// reopens its course, a corrected course start ends its course at the correction (its clinic
+/// reopens its course, a corrected practice may take its streak's notch suggestion back, a
+/// corrected course start ends its course at the correction (its clinic
 /// no longer treats the patient, as the dose service no longer counts the course; a start
 /// recorded again with the same course id opens it anew, `courses::apply`), a corrected
 /// cancellation puts its session back, a corrected session no longer counts (both seen by the
@@ -251,6 +252,24 @@ async fn mark_correction(
         .execute(&mut *connection)
         .await
         .map_err(ProjectionError::applying)?;
+    // A practice corrected: the streak it counted in may be broken now.
+    let practiced: Option<(Option<String>,)> = sqlx::query_as(
+        "SELECT detail->>'target_id' FROM entries
+         WHERE patient_id = $1 AND event_id = $2 AND item = 'event' AND kind = 'target_practiced'",
+    )
+    .bind(patient_id)
+    .bind(corrected)
+    .fetch_optional(&mut *connection)
+    .await
+    .map_err(ProjectionError::applying)?;
+    if let Some(target_id) = practiced
+        .and_then(|(target,)| target)
+        .and_then(|target| target.parse::<uuid::Uuid>().ok())
+    {
+        crate::suggestions::withdraw_if_streak_broken(connection, patient_id, target_id)
+            .await
+            .map_err(ProjectionError::applying)?;
+    }
     sqlx::query("UPDATE sessions SET corrected = true WHERE patient_id = $2 AND event_id = $1")
         .bind(corrected)
         .bind(patient_id)

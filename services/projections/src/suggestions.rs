@@ -3,7 +3,8 @@
 //! practices (since its last notch, by the day they were done, ties in log order, as the target
 //! service's notch rule counts them; corrected ones left out) all done and easy; once per
 //! streak, none for a retired target. A practice not done or not easy that lands among the last
-//! three (logged late) breaks the streak and takes its suggestion back. It is decided from the
+//! three (logged late), or the correction of one of the three, breaks the streak and takes its
+//! suggestion back. It is decided from the
 //! patient's entries (the whole history) as the log is applied, so a rebuild raises exactly
 //! what the live projection did.
 //!
@@ -118,8 +119,9 @@ async fn streak_just_reached_three(
 
 /// Removes the target's suggestion of its current streak (raised since its last notch), for
 /// every reader, unless its last three practices since that notch (by day, ties in log order,
-/// corrected ones left out) are still all done and easy.
-async fn withdraw_if_streak_broken(
+/// corrected ones left out) are still all done and easy: after a practice not done or not easy,
+/// and after a practice is corrected (`apply::mark_correction`).
+pub(crate) async fn withdraw_if_streak_broken(
     connection: &mut PgConnection,
     patient_id: Uuid,
     target_id: Uuid,

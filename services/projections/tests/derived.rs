@@ -508,6 +508,32 @@ async fn a_late_hard_practice_among_the_last_three_takes_the_notch_suggestion_ba
     Ok(())
 }
 
+#[tokio::test]
+async fn a_practice_of_the_streak_corrected_takes_the_notch_suggestion_back() -> Result<()> {
+    let (mut harness, care, _) =
+        practice_expecting_notches(&[(7, "easy", 0), (8, "easy", 0), (9, "easy", 1)]).await?;
+    let ninth = harness.last_event_id.context("the 9th's event id")?;
+    harness
+        .append(
+            care.patient,
+            patient_actor(care.patient),
+            at("2026-03-10T08:00:00Z"),
+            event(
+                Family::Target,
+                "entry_corrected",
+                json!({ "corrects": ninth, "kind": "entered_in_error", "reason": "not today" }),
+            ),
+        )
+        .await?;
+    harness.caught_up().await?;
+    assert_eq!(
+        count(&harness, Reader::Therapist(care.therapist), &care, NOTCH).await?,
+        0
+    );
+    assert_eq!(count(&harness, Reader::Auditor, &care, NOTCH).await?, 0);
+    Ok(())
+}
+
 /// The next-dose-due hints of the patient's timeline read at `now`.
 async fn hints(
     harness: &Harness,
