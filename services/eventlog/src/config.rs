@@ -100,8 +100,10 @@ impl CareLogConfig {
 
 /// What in a live stream's settings breaks the care log's promises (`stream_config`): each a
 /// sentence naming the setting. Empty when the stream keeps the history, refuses deletes and
-/// purges, and deduplicates for at least `config`'s window. Replicas and the description are
-/// not checked (a cluster may have grown; they lose nothing).
+/// purges, takes appends (not sealed), copies nothing elsewhere, and deduplicates for at least
+/// `config`'s window. Replicas and the description are not checked (a cluster may have grown;
+/// they lose nothing). Settings of nats-server 2.11 and later (per-message TTLs) are not seen:
+/// the client is built for 2.9.
 pub(crate) fn settings_problems(config: &CareLogConfig, live: &stream::Config) -> Vec<String> {
     let mut problems = Vec::new();
     let mut problem = |broken: bool, what: String| {
@@ -144,6 +146,10 @@ pub(crate) fn settings_problems(config: &CareLogConfig, live: &stream::Config) -
         ),
     );
     problem(
+        live.sealed || live.republish.is_some() || live.mirror.is_some() || live.sources.is_some(),
+        "it is sealed, republishes its messages, or mirrors or sources another stream".to_owned(),
+    );
+    problem(
         !live.allow_direct,
         "direct gets are not allowed (aggregate heads are read with them)".to_owned(),
     );
@@ -167,7 +173,7 @@ mod tests {
         let config = CareLogConfig::default();
         assert!(settings_problems(&config, &config.stream_config()).is_empty());
         type Weaken = fn(&mut stream::Config);
-        let weakened: [(&str, Weaken); 6] = [
+        let weakened: [(&str, Weaken); 7] = [
             ("max_age", |c| c.max_age = Duration::from_secs(86_400)),
             ("size limit", |c| c.max_messages_per_subject = 10),
             ("purges", |c| c.deny_purge = false),
@@ -178,6 +184,7 @@ mod tests {
                 c.retention = stream::RetentionPolicy::WorkQueue
             }),
             ("direct gets", |c| c.allow_direct = false),
+            ("sealed", |c| c.sealed = true),
         ];
         for (named, weaken) in weakened {
             let mut live = config.stream_config();

@@ -71,9 +71,20 @@ pub enum SetupError {
     Missing { stream: String },
     #[error(
         "the JetStream stream {stream} does not keep the care log's history safely ({problems}); \
-         `carelog setup` restores its settings"
+         `carelog setup` restores the settings the server lets it change (storage, retention and \
+         a seal are fixed once set: such a stream has to be replaced by hand)"
     )]
     Settings { stream: String, problems: String },
+    #[error(
+        "the JetStream stream {stream} has {live} replicas and the configuration says \
+         {configured}: set CARELOG_REPLICAS={live} (fewer replicas are set by hand, never by \
+         set-up)"
+    )]
+    FewerReplicas {
+        stream: String,
+        live: usize,
+        configured: usize,
+    },
 }
 
 /// The JetStream context for `config`, once its settings are checked.
@@ -85,6 +96,29 @@ fn context(
     let mut jetstream = jetstream::new(client);
     jetstream.set_timeout(config.ack_timeout);
     Ok(jetstream)
+}
+
+/// The care stream with its info; [`SetupError::Missing`] when there is none.
+async fn open_stream(
+    jetstream: &jetstream::Context,
+    config: &CareLogConfig,
+) -> Result<jetstream::stream::Stream, SetupError> {
+    jetstream
+        .get_stream(&config.stream_name)
+        .await
+        .map_err(|error| match error.kind() {
+            jetstream::context::GetStreamErrorKind::JetStream(inner)
+                if inner.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND =>
+            {
+                SetupError::Missing {
+                    stream: config.stream_name.clone(),
+                }
+            }
+            _ => SetupError::Open {
+                stream: config.stream_name.clone(),
+                reason: error.to_string(),
+            },
+        })
 }
 
 /// A handle on the care log. Cheap to clone; clones share the connection.
@@ -106,6 +140,22 @@ impl CareLog {
         config: CareLogConfig,
     ) -> Result<CareLog, SetupError> {
         let jetstream = context(client, &config)?;
+        // Never fewer replicas than the stream has: a set-up run with the single-machine
+        // default against a cluster's stream would otherwise drop its copies.
+        match open_stream(&jetstream, &config).await {
+            Ok(stream) => {
+                let live = stream.cached_info().config.num_replicas;
+                if live > config.replicas {
+                    return Err(SetupError::FewerReplicas {
+                        stream: config.stream_name.clone(),
+                        live,
+                        configured: config.replicas,
+                    });
+                }
+            }
+            Err(SetupError::Missing { .. }) => {}
+            Err(error) => return Err(error),
+        }
         jetstream
             .create_or_update_stream(config.stream_config())
             .await
@@ -148,23 +198,7 @@ impl CareLog {
         config: CareLogConfig,
     ) -> Result<CareLog, SetupError> {
         let jetstream = context(client, &config)?;
-        let stream =
-            jetstream
-                .get_stream(&config.stream_name)
-                .await
-                .map_err(|error| match error.kind() {
-                    jetstream::context::GetStreamErrorKind::JetStream(inner)
-                        if inner.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND =>
-                    {
-                        SetupError::Missing {
-                            stream: config.stream_name.clone(),
-                        }
-                    }
-                    _ => SetupError::Open {
-                        stream: config.stream_name.clone(),
-                        reason: error.to_string(),
-                    },
-                })?;
+        let stream = open_stream(&jetstream, &config).await?;
         let problems = config::settings_problems(&config, &stream.cached_info().config);
         if !problems.is_empty() {
             return Err(SetupError::Settings {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use carelog_eventlog::{
-    AggregateHead, AggregateKey, AppendError, AppendOutcome, CareLog, CareLogConfig,
+    AggregateHead, AggregateKey, AppendError, AppendOutcome, CareLog, CareLogConfig, SetupError,
 };
 use carelog_schemas::{Family, PatientId};
 use carelog_testkit::NatsCluster;
@@ -25,6 +25,21 @@ async fn a_replicated_care_log_keeps_its_guarantees_and_survives_a_node() -> Res
     let log = CareLog::connect(cluster.client().await?, config)
         .await
         .context("set up the replicated care stream")?;
+    let info = log.jetstream().get_stream("CARE").await?.get_info().await?;
+    assert_eq!(info.config.num_replicas, 3);
+    // Set-up with the single-machine default does not drop the copies.
+    let single = CareLog::connect(cluster.client().await?, CareLogConfig::default()).await;
+    assert!(
+        matches!(
+            single,
+            Err(SetupError::FewerReplicas {
+                live: 3,
+                configured: 1,
+                ..
+            })
+        ),
+        "{single:?}"
+    );
     let info = log.jetstream().get_stream("CARE").await?.get_info().await?;
     assert_eq!(info.config.num_replicas, 3);
 

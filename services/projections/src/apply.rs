@@ -282,7 +282,8 @@ async fn mark_correction(
          FROM entries t
          WHERE t.patient_id = $1 AND t.event_id = $2 AND t.item = 'event'
            AND t.kind = 'course_started' AND c.patient_id = t.patient_id
-           AND c.course_id = t.course_id AND c.ended_position IS NULL",
+           AND c.course_id = t.course_id AND c.started_position = t.position
+           AND c.ended_position IS NULL",
     )
     .bind(patient_id)
     .bind(corrected)

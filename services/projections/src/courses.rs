@@ -34,13 +34,17 @@ pub(crate) async fn apply(
         EventPayload::Dose(DoseEvent::CourseStarted(started)) => {
             let course_id = *started.course_id.as_uuid();
             // A course id is started once, unless its start was corrected: the dose service
-            // then lets the clinic record the start again under the same id (the amended
-            // start), and the course opens anew; its doses so far stay its doses.
+            // then lets the same clinic record the start again under the same id (the
+            // amended start), and the course opens anew; its doses so far stay its doses.
             let first_administered_at = match course(state, patient_id, course_id) {
                 None => None,
                 Some(known) => {
                     let first = known.first_administered_at;
-                    if !start_corrected(connection, state, patient_id, course_id).await? {
+                    // Only its own clinic starts it again (the dose service refuses another).
+                    let same_clinic = known.clinic_id == *started.clinic_id.as_uuid();
+                    if !same_clinic
+                        || !start_corrected(connection, state, patient_id, course_id).await?
+                    {
                         return Err(ProjectionError::Inconsistent {
                             position: crate::from_db_position(position),
                             reason: "the patient already has a course with this id",

@@ -468,8 +468,7 @@ async fn write_courses(
          SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::int8[],
              $6::int8[], $7::timestamptz[])
          ON CONFLICT (patient_id, course_id) DO UPDATE
-         SET clinic_id = EXCLUDED.clinic_id, path = EXCLUDED.path,
-             started_position = EXCLUDED.started_position,
+         SET path = EXCLUDED.path, started_position = EXCLUDED.started_position,
              ended_position = EXCLUDED.ended_position,
              first_administered_at = EXCLUDED.first_administered_at",
     )

@@ -954,6 +954,26 @@ async fn a_course_start_corrected_ends_its_clinics_treatment_until_it_is_started
         "only the alert raised while the course stood: {seen:?}"
     );
 
+    // Another clinic starting the course id again (the dose service refuses it) is parked:
+    // it must not become the clinic of the first clinic's doses.
+    let other_clinic = actor(Role::Clinic, care.other_clinic);
+    let stolen = course_started(care.course_id, care.other_clinic, "spravato");
+    harness
+        .append(
+            care.patient,
+            other_clinic,
+            at("2026-03-05T18:00:00Z"),
+            stolen,
+        )
+        .await?;
+    harness.caught_up().await?;
+    let parked = carelog_projections::dead_letter::list(&harness.pool).await?;
+    assert_eq!(parked.len(), 1, "{parked:?}");
+    let other = harness
+        .timeline(Reader::Clinic(care.other_clinic), care.patient)
+        .await?;
+    assert!(other.is_empty(), "{:?}", kinds(&other));
+
     // The amended start, under the same course id as the dose service allows: applied, not
     // parked, and the clinic treats the patient again.
     harness
@@ -968,7 +988,7 @@ async fn a_course_start_corrected_ends_its_clinics_treatment_until_it_is_started
         clinic_alerts_after_item9(&mut harness, &care, "2026-03-07T13:00:00Z").await?;
     assert_eq!(alerts, 2, "the course started again: {seen:?}");
     let parked = carelog_projections::dead_letter::list(&harness.pool).await?;
-    assert!(parked.is_empty(), "{parked:?}");
+    assert_eq!(parked.len(), 1, "only the other clinic's start: {parked:?}");
     let starts: Vec<Option<String>> = harness
         .timeline(Reader::Clinic(care.clinic), care.patient)
         .await?

@@ -687,42 +687,51 @@ async fn a_course_start_corrected_takes_the_course_away_until_it_is_started_agai
         .as_str()
         .context("event id")?
         .to_owned();
-    let rows: Vec<(&str, &str, Value, Expect)> = vec![
+    let other_clinic_id = cast.other_clinic["party_id"]
+        .as_str()
+        .context("the other clinic's id")?
+        .to_owned();
+    let rows: Vec<(&str, &str, &Value, Value, Expect)> = vec![
         (
             "amend the start",
             "dose.correct",
+            &cast.clinic,
             json!({ "corrects": start_event, "kind": "amended", "reason": "wrong path" }),
             OK,
         ),
         (
             "the corrected course takes no doses",
             "dose.schedule",
+            &cast.clinic,
             schedule(&dose_id, &course_id),
             rejected("not_found", "course_exists"),
         ),
+        // Another clinic may not take the course id over (nor the first clinic's doses).
+        (
+            "another clinic cannot start it again",
+            "dose.start_course",
+            &cast.other_clinic,
+            course(&course_id, &other_clinic_id, "spravato", false),
+            rejected("forbidden", "clinic_of_course"),
+        ),
         // The amended start keeps the course's id (the projections open the course anew).
         (
-            "start it again under the same id",
+            "its clinic starts it again under the same id",
             "dose.start_course",
+            &cast.clinic,
             course(&course_id, &cast.clinic_id, "spravato", false),
             OK,
         ),
         (
             "the course started again takes doses",
             "dose.schedule",
+            &cast.clinic,
             schedule(&dose_id, &course_id),
             OK,
         ),
     ];
-    for (what, command, data, expect) in rows {
-        check(
-            &harness,
-            what,
-            command,
-            cast.command(&cast.clinic, data),
-            expect,
-        )
-        .await?;
+    for (what, command, actor, data, expect) in rows {
+        check(&harness, what, command, cast.command(actor, data), expect).await?;
     }
     harness.stop().await
 }

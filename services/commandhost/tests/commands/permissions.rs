@@ -473,8 +473,8 @@ async fn only_the_carelog_user_may_create_or_change_the_care_stream() -> Result<
         CareLog::open_checked(client.clone(), CareLogConfig::default())
             .await
             .with_context(|| format!("open the care stream as {}", user.name()))?;
-        // Setting it up is refused: otherwise a service could lift `deny_delete` or set an
-        // age limit and lose the clinical history.
+        // Setting it up is refused: otherwise a service could set an age or size
+        // limit, or drop replicas, and lose the clinical history.
         assert!(
             !may_set_up_the_stream(client).await,
             "{} could set the care stream up",

@@ -86,7 +86,9 @@ pub(crate) async fn decide(
     require_role(request.actor(), &[Role::Clinic], request.name)?;
     let state = context.doses().await?;
     match &request.command {
-        DoseCommand::StartCourse(command) => start_course::decide(&state, request, command),
+        DoseCommand::StartCourse(command) => {
+            start_course::decide(&state, context.own(), request, command)
+        }
         DoseCommand::Schedule(command) => schedule::decide(&state, request, command),
         DoseCommand::RecordPreDoseCheck(command) => {
             pre_dose_check::decide(&state, request, command)
