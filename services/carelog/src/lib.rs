@@ -185,6 +185,18 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     Ok(())
 }
 
+/// Runs the projections alone until `shutdown` completes: the care stream opened as it is
+/// (`carelog setup` or `carelog run` made it), the read models' migrations applied, then the
+/// log followed into PostgreSQL.
+pub async fn projections_run(config: Config, shutdown: impl Future<Output = ()>) -> Result<()> {
+    let care_log = open_care_log(&config, true).await?;
+    let projector = Projector::connect(config.projection_config(), care_log)
+        .await
+        .context("set up the projections' read models in PostgreSQL")?;
+    tracing::info!("projections running");
+    projector.run(shutdown).await.context("run the projections")
+}
+
 /// The projections' position beside the care log's.
 pub async fn projections_lag(config: Config) -> Result<Lag> {
     let care_log = open_care_log(&config, true).await?;

@@ -48,6 +48,10 @@ enum Command {
 
 #[derive(Debug, clap::Subcommand)]
 enum ProjectionsCommand {
+    /// Follow the care log into the read models until interrupted, without the command
+    /// services: the projections on their own (NATS user `projections`), beside services that
+    /// run elsewhere. Several may run: they take turns on the writers' lock.
+    Run,
     /// Show the last log position applied to the read models beside the log's last position.
     Lag,
     /// Rebuild every read model from log position 1 into a new schema while the live one keeps
@@ -84,6 +88,9 @@ async fn main() -> ExitCode {
         Command::Setup => carelog::setup(cli.config).await,
         Command::Verify => carelog::verify(cli.config).await,
         Command::Bench(args) => bench::run(args).await,
+        Command::Projections(ProjectionsCommand::Run) => {
+            carelog::projections_run(cli.config, carelog::shutdown_signal()).await
+        }
         Command::Projections(ProjectionsCommand::Lag) => {
             carelog::projections_lag(cli.config).await.map(|lag| {
                 println!(

@@ -7,7 +7,12 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use carelog_testkit::{NatsServer, TestDatabase};
+use carelog_eventlog::{AggregateHead, CareLog, CareLogConfig};
+use carelog_schemas::{
+    Actor, CommandId, CommitDraft, CommitId, CorrelationId, EventId, EventPayload, EventRecord,
+    Family, PartyId, PatientId, Role, Timestamp,
+};
+use carelog_testkit::{NatsServer, NatsUser, TestDatabase};
 
 fn carelog(nats_url: &str) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_carelog"));
@@ -139,5 +144,76 @@ async fn projections_lag_shows_the_read_models_beside_the_log() -> Result<()> {
         said.contains("applied_position=0 log_position=0 behind=0"),
         "{said}"
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_projections_run_alone_as_their_own_nats_user() -> Result<()> {
+    let server = NatsServer::start_with_authorization().await?;
+    let database = TestDatabase::create().await?;
+    let setup = carelog(&server.url_as(NatsUser::Carelog))
+        .arg("setup")
+        .output()?;
+    assert!(
+        setup.status.success(),
+        "{}",
+        String::from_utf8_lossy(&setup.stdout)
+    );
+    // One commit in the log, appended as the all-in-one user.
+    let log = CareLog::open(server.client().await?, CareLogConfig::default()).await?;
+    let patient = PatientId::new_random();
+    let draft = CommitDraft {
+        commit_id: CommitId::new_random(),
+        command_id: CommandId::new_random(),
+        correlation_id: CorrelationId::new_random(),
+        patient_id: patient,
+        family: Family::Observation,
+        actor: Actor {
+            role: Role::Patient,
+            party_id: PartyId::try_from(*patient.as_uuid())?,
+        },
+        events: vec![EventRecord {
+            event_id: EventId::now_v7(),
+            occurred_at: Timestamp::now(),
+            payload: EventPayload::from_json_parts(
+                Family::Observation,
+                "observation_recorded",
+                1,
+                serde_json::json!({
+                    "observation_id": uuid::Uuid::new_v4(), "value": {"mood": 6}, "flags": [],
+                }),
+            )?,
+        }],
+    };
+    log.append(draft, AggregateHead::EMPTY).await?;
+
+    let projections = server.url_as(NatsUser::Projections);
+    let mut child = carelog(&projections)
+        .env("DATABASE_URL", database.url())
+        .args(["projections", "run"])
+        .stdout(Stdio::null())
+        .spawn()
+        .context("start carelog projections run")?;
+    // Until the read models hold the commit (bounded), asked as the projections user.
+    let caught_up = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let lag = carelog(&projections)
+                .env("DATABASE_URL", database.url())
+                .args(["projections", "lag"])
+                .output()?;
+            if String::from_utf8_lossy(&lag.stdout).contains("applied_position=1 log_position=1") {
+                return anyhow::Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()?;
+    assert!(status.success());
+    let exit = tokio::task::spawn_blocking(move || child.wait()).await??;
+    caught_up.context("the projections did not apply the commit within 60 s")??;
+    assert!(exit.success(), "carelog projections run exited with {exit}");
     Ok(())
 }
