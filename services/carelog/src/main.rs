@@ -50,7 +50,7 @@ enum Command {
 enum ProjectionsCommand {
     /// Follow the care log into the read models until interrupted, without the command
     /// services: the projections on their own (NATS user `projections`), beside services that
-    /// run elsewhere. Several may run: they take turns on the writers' lock.
+    /// run elsewhere. Run one per database.
     Run,
     /// Show the last log position applied to the read models beside the log's last position.
     Lag,

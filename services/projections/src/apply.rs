@@ -146,7 +146,12 @@ async fn apply_event(
     }
     crate::suggestions::follow_sessions(state, event);
     consents::apply(connection, state, event, position, had_history).await?;
-    mark_correction(connection, state, event, position).await
+    mark_correction(connection, state, event, position).await?;
+    // A corrected practice, notch or retirement: its target's suggestion may come or go.
+    for entry in crate::suggestions::after_correction(connection, state, event, &base).await? {
+        give(state, &context, entry);
+    }
+    Ok(())
 }
 
 /// An event's data as JSON text for its entry's `detail`.
@@ -201,10 +206,27 @@ async fn scope_of(
     }))
 }
 
+/// The correction an event is, if it is one.
+fn correction_of(event: &RecordedEvent) -> Option<&carelog_schemas::EntryCorrected> {
+    match &event.payload {
+        EventPayload::Dose(carelog_schemas::dose::DoseEvent::EntryCorrected(c))
+        | EventPayload::Consent(carelog_schemas::consent::ConsentEvent::EntryCorrected(c))
+        | EventPayload::Target(carelog_schemas::target::TargetEvent::EntryCorrected(c))
+        | EventPayload::Observation(
+            carelog_schemas::observation::ObservationEvent::EntryCorrected(c),
+        ) => Some(c),
+        _ => None,
+    }
+}
+
+/// The event a correction names, if `event` is one.
+pub(crate) fn corrected_event(event: &RecordedEvent) -> Option<uuid::Uuid> {
+    correction_of(event).map(|correction| *correction.corrects.as_uuid())
+}
+
 /// Marks the entries of a corrected event, for every reader (the event stays, as the log keeps
 /// it), and what the correction changes in the state tables: a course end entered in error
-/// reopens its course, a corrected practice may take its streak's notch suggestion back, a
-/// corrected course start ends its course at the correction (its clinic
+/// reopens its course, a corrected course start ends its course at the correction (its clinic
 /// no longer treats the patient, as the dose service no longer counts the course; a start
 /// recorded again with the same course id opens it anew, `courses::apply`), a corrected
 /// cancellation puts its session back, a corrected session no longer counts (both seen by the
@@ -216,14 +238,8 @@ async fn mark_correction(
     event: &RecordedEvent,
     position: i64,
 ) -> Result<(), ProjectionError> {
-    let correction = match &event.payload {
-        EventPayload::Dose(carelog_schemas::dose::DoseEvent::EntryCorrected(c))
-        | EventPayload::Consent(carelog_schemas::consent::ConsentEvent::EntryCorrected(c))
-        | EventPayload::Target(carelog_schemas::target::TargetEvent::EntryCorrected(c))
-        | EventPayload::Observation(
-            carelog_schemas::observation::ObservationEvent::EntryCorrected(c),
-        ) => c,
-        _ => return Ok(()),
+    let Some(correction) = correction_of(event) else {
+        return Ok(());
     };
     let patient_id = *event.envelope.patient_id.as_uuid();
     state
@@ -252,24 +268,6 @@ async fn mark_correction(
         .execute(&mut *connection)
         .await
         .map_err(ProjectionError::applying)?;
-    // A practice corrected: the streak it counted in may be broken now.
-    let practiced: Option<(Option<String>,)> = sqlx::query_as(
-        "SELECT detail->>'target_id' FROM entries
-         WHERE patient_id = $1 AND event_id = $2 AND item = 'event' AND kind = 'target_practiced'",
-    )
-    .bind(patient_id)
-    .bind(corrected)
-    .fetch_optional(&mut *connection)
-    .await
-    .map_err(ProjectionError::applying)?;
-    if let Some(target_id) = practiced
-        .and_then(|(target,)| target)
-        .and_then(|target| target.parse::<uuid::Uuid>().ok())
-    {
-        crate::suggestions::withdraw_if_streak_broken(connection, patient_id, target_id)
-            .await
-            .map_err(ProjectionError::applying)?;
-    }
     sqlx::query("UPDATE sessions SET corrected = true WHERE patient_id = $2 AND event_id = $1")
         .bind(corrected)
         .bind(patient_id)

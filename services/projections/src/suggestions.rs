@@ -1,10 +1,10 @@
 //! The "notch suggested" suggestion (domain §5, §6), for therapists whose consent covers its
-//! scope (`targets`), and the auditor: raised by the practice that makes a target's last three
-//! practices (since its last notch, by the day they were done, ties in log order, as the target
-//! service's notch rule counts them; corrected ones left out) all done and easy; once per
-//! streak, none for a retired target. A practice not done or not easy that lands among the last
-//! three (logged late), or the correction of one of the three, breaks the streak and takes its
-//! suggestion back. It is decided from the
+//! scope (`targets`), and the auditor: at most one per target since its last notch, standing
+//! exactly while the target's last three practices since that notch (by the day they were
+//! done, ties in log order, as the target service's notch rule counts them; corrected ones left
+//! out) are all done and easy and the target is not retired. Raised by the event that makes it
+//! hold (a practice, or a correction), taken back by one that makes it fail (a practice not
+//! done or not easy among the last three, a correction, a retirement). Decided from the
 //! patient's entries (the whole history) as the log is applied, so a rebuild raises exactly
 //! what the live projection did.
 //!
@@ -12,7 +12,7 @@
 //! read decides "window open, no session scheduled" (`derived::read_time_items`).
 
 use carelog_schemas::target::TargetEvent;
-use carelog_schemas::values::{Ease, PracticeOutcome, Scope};
+use carelog_schemas::values::Scope;
 use carelog_schemas::{EventPayload, RecordedEvent};
 use serde_json::json;
 use sqlx::PgConnection;
@@ -24,148 +24,138 @@ use crate::ProjectionError;
 
 pub(crate) const NOTCH: &str = "suggestion:notch";
 
-/// The suggestions an event raises. Runs after the event's own entries are given.
+/// The suggestions an event raises. Runs after the event's own entries are given. A practice
+/// (any outcome, perhaps logged late) or a retirement settles its target's suggestion
+/// (`settle_notch`); corrections are settled after they are marked (`after_correction`).
 pub(crate) async fn raise(
     connection: &mut PgConnection,
     state: &mut BatchState,
     event: &RecordedEvent,
     event_entry: &Entry,
 ) -> Result<Vec<Entry>, ProjectionError> {
-    let patient_id = event_entry.patient_id;
-    match &event.payload {
-        EventPayload::Target(TargetEvent::TargetPracticed(practice))
-            if practice.outcome == PracticeOutcome::Done && practice.ease == Ease::Easy =>
-        {
-            let target_id = *practice.target_id.as_uuid();
-            // Read from the written history: flush the batch's rows first.
-            state
-                .flush(connection)
-                .await
-                .map_err(ProjectionError::applying)?;
-            let practice_key = (event_entry.position, event_entry.event_index);
-            let reached =
-                streak_just_reached_three(connection, patient_id, target_id, practice_key)
-                    .await
-                    .map_err(ProjectionError::applying)?;
-            if !reached {
-                return Ok(Vec::new());
-            }
-            Ok(vec![Entry {
-                item: NOTCH.into(),
-                kind: NOTCH.into(),
-                scope: Some(Scope::Targets),
-                reach: Reach::TherapistSuggestion,
-                summary: "Notch suggested: the last three practices were done and easy".to_owned(),
-                detail: json_text(&json!({ "target_id": target_id })),
-                ..event_entry.derived_base()
-            }])
-        }
-        // A practice not done or not easy, perhaps logged late: if it lands among the last
-        // three, the streak a suggestion stands for is broken, and the suggestion goes.
-        EventPayload::Target(TargetEvent::TargetPracticed(practice)) => {
-            state
-                .flush(connection)
-                .await
-                .map_err(ProjectionError::applying)?;
-            withdraw_if_streak_broken(connection, patient_id, *practice.target_id.as_uuid())
-                .await
-                .map_err(ProjectionError::applying)?;
-            Ok(Vec::new())
-        }
-        _ => Ok(Vec::new()),
+    let target_id = match &event.payload {
+        EventPayload::Target(TargetEvent::TargetPracticed(practice)) => practice.target_id,
+        EventPayload::Target(TargetEvent::TargetRetired(retired)) => retired.target_id,
+        _ => return Ok(Vec::new()),
+    };
+    settle_notch(connection, state, *target_id.as_uuid(), event_entry).await
+}
+
+/// After a correction is marked (`apply::mark_correction`): a corrected practice, notch or
+/// retirement settles its target's suggestion, which may come back or go.
+pub(crate) async fn after_correction(
+    connection: &mut PgConnection,
+    state: &mut BatchState,
+    event: &RecordedEvent,
+    event_entry: &Entry,
+) -> Result<Vec<Entry>, ProjectionError> {
+    let Some(corrected) = crate::apply::corrected_event(event) else {
+        return Ok(Vec::new());
+    };
+    state
+        .flush(connection)
+        .await
+        .map_err(ProjectionError::applying)?;
+    let target: Option<(Option<String>,)> = sqlx::query_as(
+        "SELECT detail->>'target_id' FROM entries
+         WHERE patient_id = $1 AND event_id = $2 AND item = 'event'
+           AND kind IN ('target_practiced', 'target_notched_up', 'target_retired')",
+    )
+    .bind(event_entry.patient_id)
+    .bind(corrected)
+    .fetch_optional(&mut *connection)
+    .await
+    .map_err(ProjectionError::applying)?;
+    match target
+        .and_then(|(target,)| target)
+        .and_then(|target| target.parse::<Uuid>().ok())
+    {
+        Some(target_id) => settle_notch(connection, state, target_id, event_entry).await,
+        None => Ok(Vec::new()),
     }
 }
 
-/// Whether the practice at `practice` (position, event index) makes the target's last three
-/// practices since its last notch done and easy, the one before them (if any) not: one
-/// suggestion per streak. "Last" by the day they were done, ties in log order — the order the
-/// target service's notch rule uses — so a late-logged practice lands in its place, and one
-/// landing before the last three raises nothing.
-async fn streak_just_reached_three(
+/// Makes the target's "notch suggested" agree with its history now: there is one since its
+/// last notch (not corrected) exactly when its last three practices since that notch — by the
+/// day they were done, ties in log order, as the target service's notch rule counts them,
+/// corrected ones left out — are all done and easy and the target is not retired. A missing
+/// one is raised at `event_entry` (the event that completed the streak); one that no longer
+/// holds is taken back, for every reader. Reads the written history: flushes first.
+async fn settle_notch(
     connection: &mut PgConnection,
-    patient_id: Uuid,
+    state: &mut BatchState,
     target_id: Uuid,
-    practice: (i64, i32),
-) -> Result<bool, sqlx::Error> {
-    let target = target_id.to_string();
-    let rows: Vec<(bool, i64, i32)> = sqlx::query_as(
-        "SELECT detail->>'outcome' = 'done' AND detail->>'ease' = 'easy', position, event_index
-         FROM entries
-         WHERE patient_id = $1 AND item = 'event'
-           AND kind = 'target_practiced' AND correction IS NULL AND detail->>'target_id' = $2
-           AND position > (SELECT coalesce(max(position), 0) FROM entries
-               WHERE patient_id = $1 AND item = 'event'
-                 AND kind = 'target_notched_up' AND detail->>'target_id' = $2)
-           AND NOT EXISTS (SELECT 1 FROM entries r
-               WHERE r.patient_id = $1 AND r.item = 'event'
-                 AND r.kind = 'target_retired' AND r.detail->>'target_id' = $2)
-         ORDER BY (detail->>'on')::date DESC, position DESC, event_index DESC
-         LIMIT 4",
-    )
-    .bind(patient_id)
-    .bind(&target)
-    .fetch_all(&mut *connection)
-    .await?;
-    let among_last_three = rows
-        .iter()
-        .take(3)
-        .any(|(_, position, index)| (*position, *index) == practice);
-    let easy: Vec<bool> = rows.into_iter().map(|(easy, _, _)| easy).collect();
-    Ok(among_last_three
-        && easy.len() >= 3
-        && easy[..3].iter().all(|easy| *easy)
-        && easy.get(3) != Some(&true))
-}
-
-/// Removes the target's suggestion of its current streak (raised since its last notch), for
-/// every reader, unless its last three practices since that notch (by day, ties in log order,
-/// corrected ones left out) are still all done and easy: after a practice not done or not easy,
-/// and after a practice is corrected (`apply::mark_correction`).
-pub(crate) async fn withdraw_if_streak_broken(
-    connection: &mut PgConnection,
-    patient_id: Uuid,
-    target_id: Uuid,
-) -> Result<(), sqlx::Error> {
+    event_entry: &Entry,
+) -> Result<Vec<Entry>, ProjectionError> {
+    state
+        .flush(connection)
+        .await
+        .map_err(ProjectionError::applying)?;
+    let patient_id = event_entry.patient_id;
     let target = target_id.to_string();
     let since_notch = "(SELECT coalesce(max(position), 0) FROM entries
-         WHERE patient_id = $1 AND item = 'event'
-           AND kind = 'target_notched_up' AND detail->>'target_id' = $2)";
-    let (holds,): (bool,) = sqlx::query_as(&format!(
-        "SELECT count(*) = 3 AND coalesce(bool_and(easy), false) FROM (
-             SELECT detail->>'outcome' = 'done' AND detail->>'ease' = 'easy' AS easy
-             FROM entries
-             WHERE patient_id = $1 AND item = 'event' AND kind = 'target_practiced'
-               AND correction IS NULL AND detail->>'target_id' = $2
-               AND position > {since_notch}
-             ORDER BY (detail->>'on')::date DESC, position DESC, event_index DESC
-             LIMIT 3) last_three"
+         WHERE patient_id = $1 AND item = 'event' AND kind = 'target_notched_up'
+           AND correction IS NULL AND detail->>'target_id' = $2)";
+    let (holds, suggested, marked): (bool, bool, bool) = sqlx::query_as(&format!(
+        "SELECT
+             (SELECT count(*) = 3 AND coalesce(bool_and(easy), false) FROM (
+                 SELECT detail->>'outcome' = 'done' AND detail->>'ease' = 'easy' AS easy
+                 FROM entries
+                 WHERE patient_id = $1 AND item = 'event' AND kind = 'target_practiced'
+                   AND correction IS NULL AND detail->>'target_id' = $2
+                   AND position > {since_notch}
+                 ORDER BY (detail->>'on')::date DESC, position DESC, event_index DESC
+                 LIMIT 3) last_three)
+             AND NOT EXISTS (SELECT 1 FROM entries
+                 WHERE patient_id = $1 AND item = 'event' AND kind = 'target_retired'
+                   AND correction IS NULL AND detail->>'target_id' = $2),
+             EXISTS (SELECT 1 FROM entries
+                 WHERE patient_id = $1 AND item = '{NOTCH}' AND detail->>'target_id' = $2
+                   AND position > {since_notch} AND correction IS NULL),
+             EXISTS (SELECT 1 FROM entries
+                 WHERE patient_id = $1 AND item = '{NOTCH}' AND detail->>'target_id' = $2
+                   AND position > {since_notch} AND correction IS NOT NULL)"
     ))
     .bind(patient_id)
     .bind(&target)
     .fetch_one(&mut *connection)
-    .await?;
-    if holds {
-        return Ok(());
-    }
-    let suggestion = format!(
-        "s.patient_id = $1 AND s.item = '{NOTCH}' AND s.detail->>'target_id' = $2
-         AND s.position > {since_notch}"
-    );
-    sqlx::query(&format!(
-        "DELETE FROM entry_readers r USING entries s
-         WHERE {suggestion} AND r.patient_id = s.patient_id AND r.position = s.position
-           AND r.event_index = s.event_index AND r.item = s.item"
-    ))
-    .bind(patient_id)
-    .bind(&target)
-    .execute(&mut *connection)
-    .await?;
-    sqlx::query(&format!("DELETE FROM entries s WHERE {suggestion}"))
+    .await
+    .map_err(ProjectionError::applying)?;
+    // One marked corrected with the event that raised it goes in any case (a streak that
+    // still holds gets a fresh one, below).
+    if !holds && suggested || marked {
+        let suggestion = format!(
+            "s.patient_id = $1 AND s.item = '{NOTCH}' AND s.detail->>'target_id' = $2
+             AND s.position > {since_notch} AND (s.correction IS NOT NULL OR NOT $3)"
+        );
+        // The entry and its readers' rows, in one statement.
+        sqlx::query(&format!(
+            "WITH gone AS (
+                 DELETE FROM entries s WHERE {suggestion}
+                 RETURNING s.patient_id, s.position, s.event_index, s.item)
+             DELETE FROM entry_readers r USING gone g
+             WHERE r.patient_id = g.patient_id AND r.position = g.position
+               AND r.event_index = g.event_index AND r.item = g.item"
+        ))
         .bind(patient_id)
         .bind(&target)
+        .bind(holds)
         .execute(&mut *connection)
-        .await?;
-    Ok(())
+        .await
+        .map_err(ProjectionError::applying)?;
+    }
+    if holds && !suggested {
+        return Ok(vec![Entry {
+            item: NOTCH.into(),
+            kind: NOTCH.into(),
+            scope: Some(Scope::Targets),
+            reach: Reach::TherapistSuggestion,
+            summary: "Notch suggested: the last three practices were done and easy".to_owned(),
+            detail: json_text(&json!({ "target_id": target_id })),
+            ..event_entry.derived_base()
+        }]);
+    }
+    Ok(Vec::new())
 }
 
 /// Follows therapy sessions (scheduled, cancelled) into the batch's state and the `sessions`

@@ -150,6 +150,18 @@ impl Care {
     }
 
     /// A target-family event by the therapist (a cancellation, a correction).
+    async fn by_patient(&self, harness: &mut Harness, kind: &str, data: Value) -> Result<()> {
+        harness
+            .append(
+                self.patient,
+                patient_actor(self.patient),
+                at("2026-03-10T20:00:00Z"),
+                event(Family::Target, kind, data),
+            )
+            .await?;
+        Ok(())
+    }
+
     async fn by_therapist(&self, harness: &mut Harness, kind: &str, data: Value) -> Result<()> {
         harness
             .append(
@@ -513,17 +525,8 @@ async fn a_practice_of_the_streak_corrected_takes_the_notch_suggestion_back() ->
     let (mut harness, care, _) =
         practice_expecting_notches(&[(7, "easy", 0), (8, "easy", 0), (9, "easy", 1)]).await?;
     let ninth = harness.last_event_id.context("the 9th's event id")?;
-    harness
-        .append(
-            care.patient,
-            patient_actor(care.patient),
-            at("2026-03-10T08:00:00Z"),
-            event(
-                Family::Target,
-                "entry_corrected",
-                json!({ "corrects": ninth, "kind": "entered_in_error", "reason": "not today" }),
-            ),
-        )
+    let corrects = json!({ "corrects": ninth, "kind": "entered_in_error", "reason": "not today" });
+    care.by_patient(&mut harness, "entry_corrected", corrects)
         .await?;
     harness.caught_up().await?;
     assert_eq!(
@@ -531,6 +534,69 @@ async fn a_practice_of_the_streak_corrected_takes_the_notch_suggestion_back() ->
         0
     );
     assert_eq!(count(&harness, Reader::Auditor, &care, NOTCH).await?, 0);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_notch_suggestion_follows_corrections_notches_and_retirement() -> Result<()> {
+    let (mut harness, care, target_id) = practice_expecting_notches(&[
+        (7, "easy", 0),
+        (8, "easy", 0),
+        (9, "easy", 1),
+        // Logged hard by mistake: the streak is broken, the suggestion goes.
+        (10, "hard", 0),
+    ])
+    .await?;
+    let therapist = Reader::Therapist(care.therapist);
+    let mistake = harness.last_event_id.context("the 10th's event id")?;
+    let corrects = |event_id: Uuid| json!({ "corrects": event_id, "kind": "entered_in_error", "reason": "mistake" });
+    // Corrected: the three before it hold again, and the suggestion comes back.
+    care.by_patient(&mut harness, "entry_corrected", corrects(mistake))
+        .await?;
+    harness.caught_up().await?;
+    assert_eq!(count(&harness, therapist, &care, NOTCH).await?, 1);
+    // The 10th logged again, easy: still the one suggestion.
+    assert_eq!(
+        care.notches_after(&mut harness, target_id, 10, "easy")
+            .await?,
+        1
+    );
+
+    // A notch, then two easy practices: the suggestion before the notch stays, none new.
+    let notch = json!({ "target_id": target_id, "description": "walk for 20 minutes" });
+    care.by_therapist(&mut harness, "target_notched_up", notch)
+        .await?;
+    let notched = harness.last_event_id.context("the notch's event id")?;
+    for day in [11, 12] {
+        assert_eq!(
+            care.notches_after(&mut harness, target_id, day, "easy")
+                .await?,
+            1
+        );
+    }
+    // The notch entered in error: the streak runs on from before it, the same suggestion.
+    care.by_therapist(&mut harness, "entry_corrected", corrects(notched))
+        .await?;
+    harness.caught_up().await?;
+    assert_eq!(count(&harness, therapist, &care, NOTCH).await?, 1);
+
+    // Retired: no notch to suggest.
+    let retired = json!({ "target_id": target_id, "reason": "achieved" });
+    care.by_therapist(&mut harness, "target_retired", retired)
+        .await?;
+    harness.caught_up().await?;
+    assert_eq!(count(&harness, therapist, &care, NOTCH).await?, 0);
+    assert_eq!(count(&harness, Reader::Auditor, &care, NOTCH).await?, 0);
+
+    // The rebuilt read models say the same.
+    let live = support::read_models(&harness.pool).await?;
+    harness.stop_projector().await?;
+    harness.rebuild(3).await?;
+    support::assert_same_models(
+        &live,
+        &support::read_models(&harness.pool).await?,
+        "rebuilt",
+    );
     Ok(())
 }
 
