@@ -41,8 +41,8 @@ pub(crate) async fn raise(
     settle_notch(connection, state, *target_id.as_uuid(), event_entry).await
 }
 
-/// After a correction is marked (`apply::mark_correction`): a corrected practice, notch or
-/// retirement settles its target's suggestion, which may come back or go.
+/// After a correction is marked (`apply::mark_correction`): a corrected setting, practice,
+/// notch or retirement settles its target's suggestion, which may come back or go.
 pub(crate) async fn after_correction(
     connection: &mut PgConnection,
     state: &mut BatchState,
@@ -59,7 +59,8 @@ pub(crate) async fn after_correction(
     let target: Option<(Option<String>,)> = sqlx::query_as(
         "SELECT detail->>'target_id' FROM entries
          WHERE patient_id = $1 AND event_id = $2 AND item = 'event'
-           AND kind IN ('target_practiced', 'target_notched_up', 'target_retired')",
+           AND kind IN ('target_set', 'target_practiced', 'target_notched_up',
+                        'target_retired')",
     )
     .bind(event_entry.patient_id)
     .bind(corrected)
@@ -76,9 +77,9 @@ pub(crate) async fn after_correction(
 }
 
 /// Makes the target's "notch suggested" agree with its history now: there is one since its
-/// last notch (not corrected) exactly when its last three practices since that notch — by the
-/// day they were done, ties in log order, as the target service's notch rule counts them,
-/// corrected ones left out — are all done and easy and the target is not retired. A missing
+/// last notch or setting (not corrected) exactly when its last three practices since then — by
+/// the day they were done, ties in log order, as the target service's notch rule counts them,
+/// corrected ones left out — are all done and easy, and the target is set and not retired. A missing
 /// one is raised at `event_entry` (the event that completed the streak); one that no longer
 /// holds is taken back, for every reader. Reads the written history: flushes first.
 async fn settle_notch(
@@ -93,8 +94,11 @@ async fn settle_notch(
         .map_err(ProjectionError::applying)?;
     let patient_id = event_entry.patient_id;
     let target = target_id.to_string();
+    // The streak counts from the target's last notch, or its setting (set again under the
+    // same id after the first was corrected, it starts afresh, as the target service counts).
     let since_notch = "(SELECT coalesce(max(position), 0) FROM entries
-         WHERE patient_id = $1 AND item = 'event' AND kind = 'target_notched_up'
+         WHERE patient_id = $1 AND item = 'event'
+           AND kind IN ('target_notched_up', 'target_set')
            AND correction IS NULL AND detail->>'target_id' = $2)";
     let (holds, suggested, marked): (bool, bool, bool) = sqlx::query_as(&format!(
         "SELECT
@@ -108,6 +112,9 @@ async fn settle_notch(
                  LIMIT 3) last_three)
              AND NOT EXISTS (SELECT 1 FROM entries
                  WHERE patient_id = $1 AND item = 'event' AND kind = 'target_retired'
+                   AND correction IS NULL AND detail->>'target_id' = $2)
+             AND EXISTS (SELECT 1 FROM entries
+                 WHERE patient_id = $1 AND item = 'event' AND kind = 'target_set'
                    AND correction IS NULL AND detail->>'target_id' = $2),
              EXISTS (SELECT 1 FROM entries
                  WHERE patient_id = $1 AND item = '{NOTCH}' AND detail->>'target_id' = $2

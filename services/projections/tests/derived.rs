@@ -130,6 +130,11 @@ impl Care {
     /// The therapist sets a behavioural target; returns its id.
     async fn set_target(&self, harness: &mut Harness) -> Result<Uuid> {
         let target_id = Uuid::new_v4();
+        self.set_target_as(harness, target_id).await?;
+        Ok(target_id)
+    }
+
+    async fn set_target_as(&self, harness: &mut Harness, target_id: Uuid) -> Result<()> {
         harness
             .append(
                 self.patient,
@@ -146,7 +151,7 @@ impl Care {
                 ),
             )
             .await?;
-        Ok(target_id)
+        Ok(())
     }
 
     /// A target-family event by the therapist (a cancellation, a correction).
@@ -598,6 +603,40 @@ async fn a_notch_suggestion_follows_corrections_notches_and_retirement() -> Resu
         "rebuilt",
     );
     Ok(())
+}
+
+#[tokio::test]
+async fn a_target_set_in_error_takes_its_suggestion_and_a_new_setting_counts_afresh() -> Result<()>
+{
+    let (mut harness, care, target_id) =
+        practice_expecting_notches(&[(7, "easy", 0), (8, "easy", 0), (9, "easy", 1)]).await?;
+    let set = first_event_of(&harness, &care, "target_set").await?;
+    let corrects =
+        json!({ "corrects": set, "kind": "entered_in_error", "reason": "wrong patient" });
+    care.by_therapist(&mut harness, "entry_corrected", corrects)
+        .await?;
+    harness.caught_up().await?;
+    assert_eq!(count(&harness, Reader::Auditor, &care, NOTCH).await?, 0);
+    // Set again under the same id: the practices before it no longer count.
+    care.set_target_as(&mut harness, target_id).await?;
+    for (day, expected) in [(10, 0), (11, 0), (12, 1)] {
+        let seen = care
+            .notches_after(&mut harness, target_id, day, "easy")
+            .await?;
+        assert_eq!(seen, expected, "after the practice of the {day}th");
+    }
+    Ok(())
+}
+
+/// The event id of the first entry of `kind` in the patient's full history.
+async fn first_event_of(harness: &Harness, care: &Care, kind: &str) -> Result<Uuid> {
+    harness
+        .timeline(Reader::Auditor, care.patient)
+        .await?
+        .into_iter()
+        .find(|entry| entry.kind == kind)
+        .map(|entry| entry.event_id)
+        .with_context(|| format!("no {kind} in the history"))
 }
 
 /// The next-dose-due hints of the patient's timeline read at `now`.
