@@ -98,6 +98,21 @@ fn context(
     Ok(jetstream)
 }
 
+/// Attempts of `CareLog::connect` at creating or updating the stream.
+const STREAM_SETUP_ATTEMPTS: u32 = 3;
+
+/// Whether a failed create-or-update may pass when sent again: it timed out, or it lost a race
+/// with another process creating the stream.
+fn setup_may_pass_again(error: &jetstream::context::CreateStreamError) -> bool {
+    match error.kind() {
+        jetstream::context::CreateStreamErrorKind::TimedOut => true,
+        jetstream::context::CreateStreamErrorKind::JetStream(inner) => {
+            inner.error_code() == jetstream::ErrorCode::STREAM_NAME_EXIST
+        }
+        _ => false,
+    }
+}
+
 /// The care stream with its info; [`SetupError::Missing`] when there is none.
 async fn open_stream(
     jetstream: &jetstream::Context,
@@ -156,13 +171,29 @@ impl CareLog {
             Err(SetupError::Missing { .. }) => {}
             Err(error) => return Err(error),
         }
-        jetstream
-            .create_or_update_stream(config.stream_config())
-            .await
-            .map_err(|error| SetupError::Stream {
-                stream: config.stream_name.clone(),
-                reason: error.to_string(),
-            })?;
+        // Idempotent, so tried again when it may have lost a race with another set-up (two
+        // processes creating the stream at once: "name already in use") or waited behind one
+        // on a slow disk (a timeout). A user without the right is refused by a timeout too,
+        // so the attempts are few.
+        let mut attempt = 1;
+        loop {
+            match jetstream
+                .create_or_update_stream(config.stream_config())
+                .await
+            {
+                Ok(_) => break,
+                Err(error) if attempt < STREAM_SETUP_ATTEMPTS && setup_may_pass_again(&error) => {
+                    tracing::debug!(attempt, %error, "setting the care stream up again");
+                    attempt += 1;
+                }
+                Err(error) => {
+                    return Err(SetupError::Stream {
+                        stream: config.stream_name.clone(),
+                        reason: error.to_string(),
+                    })
+                }
+            }
+        }
         tracing::debug!(stream = %config.stream_name, replicas = config.replicas, "care stream ready");
         CareLog::on_stream(jetstream, config).await
     }

@@ -280,6 +280,26 @@ async fn setting_up_the_stream_twice_is_harmless_and_explicit() -> Result<()> {
 }
 
 #[tokio::test]
+async fn processes_setting_the_stream_up_at_once_all_succeed() -> Result<()> {
+    // `carelog run` and a writer (or `carelog setup`) starting together on a fresh server.
+    let server = NatsServer::start().await?;
+    let mut clients = Vec::new();
+    for _ in 0..6 {
+        clients.push(server.client().await?);
+    }
+    let set_ups = futures::future::join_all(
+        clients
+            .into_iter()
+            .map(|client| CareLog::connect(client, CareLogConfig::default())),
+    )
+    .await;
+    for set_up in set_ups {
+        set_up.context("a set-up racing the others")?;
+    }
+    Ok(())
+}
+
+#[tokio::test]
 async fn opening_reads_the_stream_as_it_is_and_fails_when_there_is_none() -> Result<()> {
     let server = carelog_testkit::NatsServer::start().await?;
     let missing = CareLog::open(server.client().await?, CareLogConfig::default()).await;
