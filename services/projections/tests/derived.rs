@@ -381,14 +381,7 @@ async fn a_session_cancelled_or_entered_in_error_brings_the_window_suggestion_ba
     assert_eq!(count(&harness, Reader::Auditor, &care, WINDOW).await?, 0);
 
     // The rebuilt read models say the same.
-    let live = support::read_models(&harness.pool).await?;
-    harness.stop_projector().await?;
-    harness.rebuild(2).await?;
-    support::assert_same_models(
-        &live,
-        &support::read_models(&harness.pool).await?,
-        "rebuilt",
-    );
+    harness.assert_rebuild_equals_live(2).await?;
     Ok(())
 }
 
@@ -514,14 +507,7 @@ async fn a_late_hard_practice_among_the_last_three_takes_the_notch_suggestion_ba
     );
 
     // The rebuilt read models say the same.
-    let live = support::read_models(&harness.pool).await?;
-    harness.stop_projector().await?;
-    harness.rebuild(2).await?;
-    support::assert_same_models(
-        &live,
-        &support::read_models(&harness.pool).await?,
-        "rebuilt",
-    );
+    harness.assert_rebuild_equals_live(2).await?;
     Ok(())
 }
 
@@ -594,14 +580,7 @@ async fn a_notch_suggestion_follows_corrections_notches_and_retirement() -> Resu
     assert_eq!(count(&harness, Reader::Auditor, &care, NOTCH).await?, 0);
 
     // The rebuilt read models say the same.
-    let live = support::read_models(&harness.pool).await?;
-    harness.stop_projector().await?;
-    harness.rebuild(3).await?;
-    support::assert_same_models(
-        &live,
-        &support::read_models(&harness.pool).await?,
-        "rebuilt",
-    );
+    harness.assert_rebuild_equals_live(3).await?;
     Ok(())
 }
 

@@ -999,9 +999,6 @@ async fn a_course_start_corrected_ends_its_clinics_treatment_until_it_is_started
     assert_eq!(starts, [Some("amended".to_owned()), None]);
 
     // A rebuild gives the same read models.
-    let live = support::read_models(&harness.pool).await?;
-    harness.rebuild(3).await?;
-    let rebuilt = support::read_models(&harness.pool).await?;
-    support::assert_same_models(&live, &rebuilt, "rebuilt after a corrected course start");
+    harness.assert_rebuild_equals_live(3).await?;
     Ok(())
 }

@@ -282,6 +282,16 @@ pub async fn schemas(pool: &PgPool) -> Result<Vec<String>> {
 }
 
 impl Harness {
+    /// Stops the projector, rebuilds the read models in batches of `batch_size` commits, and
+    /// asserts they equal what the live projection had built.
+    pub async fn assert_rebuild_equals_live(&mut self, batch_size: usize) -> Result<()> {
+        let live = read_models(&self.pool).await?;
+        self.stop_projector().await?;
+        self.rebuild(batch_size).await?;
+        assert_same_models(&live, &read_models(&self.pool).await?, "rebuilt");
+        Ok(())
+    }
+
     /// Rebuilds the read models and swaps them in, as `carelog projections rebuild` does.
     pub async fn rebuild(&self, batch_size: usize) -> Result<carelog_projections::RebuildOutcome> {
         Ok(carelog_projections::rebuild(
