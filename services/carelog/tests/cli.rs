@@ -79,7 +79,7 @@ async fn verify_exits_non_zero_on_a_forged_log() -> Result<()> {
     assert!(!missing.status.success(), "verify passed without a log");
     let said = String::from_utf8_lossy(&missing.stdout);
     assert!(
-        said.contains("stream CARE") && said.contains("not found"),
+        said.contains("stream CARE") && said.contains("does not exist"),
         "{said}"
     );
 

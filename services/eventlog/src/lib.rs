@@ -206,14 +206,9 @@ impl CareLog {
         config: CareLogConfig,
     ) -> Result<CareLog, SetupError> {
         let jetstream = context(client, &config)?;
-        // Asks for the stream's info: a missing stream is an error here, not at the first read.
-        jetstream
-            .get_stream(&config.stream_name)
-            .await
-            .map_err(|error| SetupError::Open {
-                stream: config.stream_name.clone(),
-                reason: error.to_string(),
-            })?;
+        // Asks for the stream's info: a missing stream is an error here (`Missing`, saying how
+        // to create it), not at the first read.
+        open_stream(&jetstream, &config).await?;
         CareLog::on_stream(jetstream, config).await
     }
 

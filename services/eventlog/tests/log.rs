@@ -304,7 +304,7 @@ async fn opening_reads_the_stream_as_it_is_and_fails_when_there_is_none() -> Res
     let server = carelog_testkit::NatsServer::start().await?;
     let missing = CareLog::open(server.client().await?, CareLogConfig::default()).await;
     assert!(
-        matches!(missing, Err(carelog_eventlog::SetupError::Open { .. })),
+        matches!(missing, Err(carelog_eventlog::SetupError::Missing { .. })),
         "{missing:?}"
     );
     // Opening created nothing.

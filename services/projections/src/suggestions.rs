@@ -101,14 +101,19 @@ async fn settle_notch(
            AND kind IN ('target_notched_up', 'target_set')
            AND correction IS NULL AND detail->>'target_id' = $2)";
     let (holds, suggested, marked): (bool, bool, bool) = sqlx::query_as(&format!(
-        "SELECT
+        "WITH since AS (SELECT {since_notch} AS position),
+         suggestions AS (
+             SELECT s.correction IS NULL AS standing FROM entries s, since
+             WHERE s.patient_id = $1 AND s.item = '{NOTCH}' AND s.detail->>'target_id' = $2
+               AND s.position > since.position)
+         SELECT
              (SELECT count(*) = 3 AND coalesce(bool_and(easy), false) FROM (
                  SELECT detail->>'outcome' = 'done' AND detail->>'ease' = 'easy' AS easy
-                 FROM entries
-                 WHERE patient_id = $1 AND item = 'event' AND kind = 'target_practiced'
-                   AND correction IS NULL AND detail->>'target_id' = $2
-                   AND position > {since_notch}
-                 ORDER BY (detail->>'on')::date DESC, position DESC, event_index DESC
+                 FROM entries t, since
+                 WHERE t.patient_id = $1 AND t.item = 'event' AND t.kind = 'target_practiced'
+                   AND t.correction IS NULL AND t.detail->>'target_id' = $2
+                   AND t.position > since.position
+                 ORDER BY (t.detail->>'on')::date DESC, t.position DESC, t.event_index DESC
                  LIMIT 3) last_three)
              AND NOT EXISTS (SELECT 1 FROM entries
                  WHERE patient_id = $1 AND item = 'event' AND kind = 'target_retired'
@@ -116,12 +121,8 @@ async fn settle_notch(
              AND EXISTS (SELECT 1 FROM entries
                  WHERE patient_id = $1 AND item = 'event' AND kind = 'target_set'
                    AND correction IS NULL AND detail->>'target_id' = $2),
-             EXISTS (SELECT 1 FROM entries
-                 WHERE patient_id = $1 AND item = '{NOTCH}' AND detail->>'target_id' = $2
-                   AND position > {since_notch} AND correction IS NULL),
-             EXISTS (SELECT 1 FROM entries
-                 WHERE patient_id = $1 AND item = '{NOTCH}' AND detail->>'target_id' = $2
-                   AND position > {since_notch} AND correction IS NOT NULL)"
+             EXISTS (SELECT 1 FROM suggestions WHERE standing),
+             EXISTS (SELECT 1 FROM suggestions WHERE NOT standing)"
     ))
     .bind(patient_id)
     .bind(&target)
