@@ -130,18 +130,13 @@ async fn apply_event(
             envelope.recorded_at.to_datetime(),
         ),
     };
-    // Derived from the history including this event (the course registry took it already).
-    let next_dose = crate::schedule::next_dose_due(state, event, &event_entry);
     // What the suggestions need of the event's entry, without its detail.
     let base = event_entry.derived_base();
     give(state, &context, event_entry);
     for entry in derived {
         give(state, &context, entry);
     }
-    for entry in next_dose
-        .into_iter()
-        .chain(crate::suggestions::raise(connection, state, event, &base).await?)
-    {
+    for entry in crate::suggestions::raise(connection, state, event, &base).await? {
         give(state, &context, entry);
     }
     crate::suggestions::follow_sessions(state, event);

@@ -11,6 +11,7 @@ use crate::consents::{consent_covers, READS_ENTRY};
 use crate::database::from_db_position;
 use crate::derived::{read_time_items, DoseItemReaders};
 use crate::entry::{Reach, EVENT_ITEM};
+use crate::schedule::{self, CourseSchedule, DoseFacts};
 use crate::timelines::reaches_patient;
 use crate::ProjectionError;
 
@@ -114,8 +115,9 @@ pub struct TimelineEntry {
     pub correction: Option<String>,
 }
 
-/// A row of the timeline's statement: an entry, and whether a live session falls in its
-/// integration window (meaningful for administered doses only).
+/// A row of the timeline's statement: an entry, whether a live session falls in its
+/// integration window (meaningful for administered doses only), and for the doses' entries
+/// their course's path and first dose (the next dose due).
 #[derive(sqlx::FromRow)]
 struct Row {
     position: i64,
@@ -132,6 +134,9 @@ struct Row {
     detail: String,
     correction: Option<String>,
     window_has_session: bool,
+    course_id: Option<Uuid>,
+    course_path: Option<String>,
+    course_first_dose: Option<OffsetDateTime>,
 }
 
 /// The reader's timeline of one patient as it stands at `now`.
@@ -142,36 +147,36 @@ pub async fn timeline(
     now: OffsetDateTime,
 ) -> Result<Vec<TimelineEntry>, ProjectionError> {
     let (party, kind) = reader.party();
-    // The visible entries (but stored rows of the items made here, which a projector of the
-    // release before migration 0005 may still write during an upgrade), the missed-dose hints their next-dose-due entries turn into at
-    // `now`, and for each administered dose whether a live session falls in its integration
-    // window (for the items made from it below).
+    // The visible entries (but stored rows of the items made here, which a projector of an
+    // earlier release may still write during an upgrade); for each administered dose whether a
+    // live session falls in its integration window, and for each dose its course's schedule
+    // (for the items made from them below).
     let statement = format!(
         "WITH visible AS ({visible})
-         SELECT position, event_index, item, event_id, family, kind, scope, basis,
-                occurred_at, recorded_at, summary, detail::text AS detail, correction,
-                item = 'event' AND kind = 'dose_administered' AND EXISTS (
+         SELECT v.position, v.event_index, v.item, v.event_id, v.family, v.kind, v.scope,
+                v.basis, v.occurred_at, v.recorded_at, v.summary, v.detail::text AS detail,
+                v.correction,
+                v.item = 'event' AND v.kind = 'dose_administered' AND EXISTS (
                     SELECT 1 FROM sessions s
                     WHERE s.patient_id = $1 AND NOT s.cancelled AND NOT s.corrected
-                      AND s.at >= (detail->>'administered_at')::timestamptz + interval '{opens}'
-                      AND s.at <= (detail->>'administered_at')::timestamptz + interval '{closes}')
-                AS window_has_session
-         FROM visible
-         WHERE item NOT IN ({made_here})
-         UNION ALL
-         SELECT position, event_index, '{missed}', event_id, family, '{missed}', scope, basis,
-                (detail->>'due_by')::timestamptz, recorded_at,
-                'Missed dose: it was due by ' || (detail->>'due_by'), detail::text, NULL, false
-         FROM visible t
-         WHERE {is_missed}",
+                      AND s.at >= (v.detail->>'administered_at')::timestamptz + interval '{opens}'
+                      AND s.at <= (v.detail->>'administered_at')::timestamptz + interval '{closes}')
+                AS window_has_session,
+                v.course_id, c.path AS course_path, c.first_administered_at AS course_first_dose
+         FROM visible v
+         LEFT JOIN courses c ON v.item = 'event'
+             AND v.kind IN ('dose_administered', 'dose_scheduled')
+             AND c.patient_id = $1 AND c.course_id = v.course_id
+         WHERE v.item NOT IN ({made_here})",
         visible = reader.visible(),
         made_here = crate::derived::READ_TIME_ITEMS
+            .iter()
+            .chain(&[schedule::NEXT_DOSE_DUE, schedule::MISSED_DOSE])
             .map(|item| format!("'{item}'"))
+            .collect::<Vec<_>>()
             .join(", "),
         opens = interval(crate::derived::WINDOW_OPENS_AFTER),
         closes = interval(crate::derived::WINDOW_CLOSES_AFTER),
-        missed = crate::schedule::MISSED_DOSE,
-        is_missed = crate::schedule::missed("t", "$2"),
     );
     let rows: Vec<Row> = sqlx::query_as(&statement)
         .bind(patient_id.as_uuid())
@@ -182,6 +187,7 @@ pub async fn timeline(
         .await
         .map_err(ProjectionError::database("read a timeline"))?;
     let mut timeline = Vec::with_capacity(rows.len() * 2);
+    let mut due = Vec::new();
     for row in rows {
         let entry = TimelineEntry {
             position: from_db_position(row.position),
@@ -203,8 +209,21 @@ pub async fn timeline(
             reader.dose_items(),
             row.window_has_session,
         ));
+        if let (Some(course_id), Some(path)) = (row.course_id, row.course_path.as_deref()) {
+            let course = CourseSchedule {
+                course_id,
+                path,
+                first_administered_at: row.course_first_dose,
+            };
+            due.extend(schedule::next_dose_due(&entry, course));
+        }
         timeline.push(entry);
     }
+    if due.iter().any(|hint| hint.overdue(now)) {
+        let facts = dose_facts(pool, patient_id).await?;
+        timeline.extend(due.iter().filter_map(|hint| hint.missed(now, &facts)));
+    }
+    timeline.extend(due.into_iter().map(|hint| hint.hint));
     // By `occurred_at`, then log order; an event before the items derived from it, those by
     // name (byte order, as the database's C collation orders them).
     timeline.sort_by(|a, b| {
@@ -214,6 +233,48 @@ pub async fn timeline(
             .then_with(|| a.item.cmp(&b.item))
     });
     Ok(timeline)
+}
+
+/// What of the patient's whole history decides whether a dose was missed (`schedule.rs`): the
+/// uncorrected administered doses, cancellations and course ends, whoever reads the hint.
+async fn dose_facts(pool: &PgPool, patient_id: PatientId) -> Result<DoseFacts, ProjectionError> {
+    #[derive(sqlx::FromRow)]
+    struct Fact {
+        kind: String,
+        course_id: Uuid,
+        administered_at: Option<OffsetDateTime>,
+        cancelled_dose: Option<Uuid>,
+        occurred_at: OffsetDateTime,
+    }
+    let rows: Vec<Fact> = sqlx::query_as(
+        "SELECT kind, course_id, (detail->>'administered_at')::timestamptz AS administered_at,
+                CASE WHEN kind = 'dose_cancelled' THEN (detail->>'dose_id')::uuid END
+                    AS cancelled_dose,
+                occurred_at
+         FROM entries
+         WHERE patient_id = $1 AND item = 'event' AND correction IS NULL
+           AND kind = ANY($2) AND course_id IS NOT NULL",
+    )
+    .bind(patient_id.as_uuid())
+    .bind(&schedule::DOSE_FACT_KINDS[..])
+    .fetch_all(pool)
+    .await
+    .map_err(ProjectionError::database("read a patient's doses"))?;
+    let mut facts = DoseFacts::default();
+    for fact in rows {
+        let course = fact.course_id;
+        match (
+            fact.kind.as_str(),
+            fact.administered_at,
+            fact.cancelled_dose,
+        ) {
+            ("dose_administered", Some(at), _) => facts.given.push((course, at)),
+            ("dose_cancelled", _, Some(dose)) => facts.cancelled.push((course, dose)),
+            ("course_ended", _, _) => facts.ended.push((course, fact.occurred_at)),
+            _ => {}
+        }
+    }
+    Ok(facts)
 }
 
 /// A span as a PostgreSQL interval literal.

@@ -1,29 +1,34 @@
-//! Next-dose-due hints from the course's path (domain §6), derived as the log is applied, and
-//! the missed-dose hint, decided when a timeline is read (like consent expiry), so that it
-//! shows up once a due date passes without waiting for an event and a rebuild still equals the
-//! live projection.
+//! Next-dose-due and missed-dose hints from the course's path (domain §6), both made when a
+//! timeline is read (like the integration window and like consent expiry): a missed dose shows
+//! up once its due date passes without waiting for an event, a dose recorded late counts the
+//! course's weeks from the course's real first dose, and nothing of them is stored (migration
+//! 0006), so a rebuild writes fewer rows and still equals the live projection.
 //!
 //! The schedules (each hint carries `after`, `due_from`, `due_by`; a dose of the course
 //! administered after `after` and by `due_by` keeps the hint from turning into a missed dose):
 //! - **Spravato**, on each administered dose, counting weeks from the course's first
-//!   administered dose: weeks 1–4 twice a week, next dose from +2 days, due by +5 days (the
-//!   longest gap of a Tuesday/Thursday rhythm); weeks 5–8 weekly, from +6 days, due by +8 days;
-//!   from week 9 every one to two weeks, from +7 days, due by +14 days.
+//!   administered dose (not entered in error): weeks 1–4 twice a week, next dose from +2 days,
+//!   due by +5 days (the longest gap of a Tuesday/Thursday rhythm); weeks 5–8 weekly, from +6
+//!   days, due by +8 days; from week 9 every one to two weeks, from +7 days, due by +14 days.
 //! - **Ketamine**: the clinic sets the cadence, so each dose it schedules is the next dose due,
 //!   from its planned time, due by one day after it; a dose given within a day either side of
-//!   the plan counts. A cancelled dose, or a course ended before the due date, is never missed.
+//!   the plan counts.
+//!
+//! A hint of a corrected event is shown corrected, as its event is, and never turns into a
+//! missed dose; neither does a hint whose dose was cancelled or whose course ended by its due
+//! date.
 
-use carelog_schemas::dose::DoseEvent;
 use carelog_schemas::values::Scope;
-use carelog_schemas::{EventPayload, RecordedEvent};
+use carelog_schemas::Timestamp;
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
 
 use crate::derived::rfc3339;
-use crate::entry::{json_text, Entry, Reach};
-use crate::state::BatchState;
+use crate::entry::EVENT_ITEM;
+use crate::read::TimelineEntry;
 
-/// The item name of the next-dose-due hint, and of the missed-dose hint read from it.
+/// The item name of the next-dose-due hint, and of the missed-dose hint made from it.
 pub(crate) const NEXT_DOSE_DUE: &str = "next_dose_due";
 pub(crate) const MISSED_DOSE: &str = "missed_dose";
 
@@ -39,88 +44,145 @@ pub(crate) fn spravato_interval(week: i64) -> (Duration, Duration) {
 /// How far from a ketamine dose's planned time it still counts, either side.
 const KETAMINE_TOLERANCE: Duration = Duration::days(1);
 
-/// The next-dose-due hint an event raises, if any. Runs after the course registry took the
-/// event, so the course's first dose is known even when this is it.
-pub(crate) fn next_dose_due(
-    state: &BatchState,
-    event: &RecordedEvent,
-    event_entry: &Entry,
-) -> Option<Entry> {
-    let course_id = event_entry.course_id?;
-    let course = crate::courses::course(state, event_entry.patient_id, course_id);
-    let path = course.map(|course| course.path.as_str());
-    let (dose_id, after, due_from, due_by, summary) = match (&event.payload, path) {
-        (EventPayload::Dose(DoseEvent::DoseAdministered(dose)), Some("spravato")) => {
-            let given_at = dose.administered_at.to_datetime();
-            let first = course.and_then(|course| course.first_administered_at);
-            let week = (given_at - first.unwrap_or(given_at)).whole_weeks() + 1;
+/// What a timeline read knows of the course of a dose's entry.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CourseSchedule<'a> {
+    pub(crate) course_id: Uuid,
+    pub(crate) path: &'a str,
+    /// The course's first administered dose not entered in error, if any.
+    pub(crate) first_administered_at: Option<OffsetDateTime>,
+}
+
+/// A next-dose-due hint, and what deciding whether it was missed needs.
+#[derive(Debug, Clone)]
+pub(crate) struct DoseDue {
+    pub(crate) hint: TimelineEntry,
+    course_id: Uuid,
+    dose_id: Uuid,
+    after: OffsetDateTime,
+    due_by: OffsetDateTime,
+}
+
+/// The next-dose-due hint the event of `entry` raises, if any: an administered dose on the
+/// Spravato path, a scheduled one on the ketamine path.
+pub(crate) fn next_dose_due(entry: &TimelineEntry, course: CourseSchedule<'_>) -> Option<DoseDue> {
+    if entry.item != EVENT_ITEM {
+        return None;
+    }
+    let instant = |field: &str| {
+        entry
+            .detail
+            .get(field)
+            .and_then(serde_json::Value::as_str)
+            .and_then(|text| Timestamp::parse_rfc3339(text).ok())
+            .map(|at| at.to_datetime())
+    };
+    let dose_id = entry
+        .detail
+        .get("dose_id")
+        .and_then(serde_json::Value::as_str)
+        .and_then(|text| Uuid::parse_str(text).ok())?;
+    let (after, due_from, due_by, summary) = match (entry.kind.as_str(), course.path) {
+        ("dose_administered", "spravato") => {
+            let given_at = instant("administered_at")?;
+            let first = course.first_administered_at.unwrap_or(given_at);
+            let week = (given_at - first).whole_weeks() + 1;
             let (from, by) = spravato_interval(week);
-            (
-                dose.dose_id,
-                given_at,
-                given_at + from,
-                given_at + by,
-                format!(
-                    "Next dose due by {} (course week {week})",
-                    day(given_at + by)
-                ),
-            )
+            let summary = format!(
+                "Next dose due by {} (course week {week})",
+                (given_at + by).date()
+            );
+            (given_at, given_at + from, given_at + by, summary)
         }
-        (EventPayload::Dose(DoseEvent::DoseScheduled(scheduled)), Some("ketamine")) => {
-            let planned_at = scheduled.planned_at.to_datetime();
+        ("dose_scheduled", "ketamine") => {
+            let planned_at = instant("planned_at")?;
+            let summary = format!(
+                "Next dose due {} (as the clinic scheduled)",
+                planned_at.date()
+            );
             (
-                scheduled.dose_id,
                 planned_at - KETAMINE_TOLERANCE,
                 planned_at,
                 planned_at + KETAMINE_TOLERANCE,
-                format!(
-                    "Next dose due {} (as the clinic scheduled)",
-                    day(planned_at)
-                ),
+                summary,
             )
         }
         _ => return None,
     };
-    Some(Entry {
-        item: NEXT_DOSE_DUE.into(),
-        kind: NEXT_DOSE_DUE.into(),
-        scope: Some(Scope::Doses),
-        reach: Reach::Record,
+    let hint = TimelineEntry {
+        item: NEXT_DOSE_DUE.to_owned(),
+        kind: NEXT_DOSE_DUE.to_owned(),
+        scope: Some(Scope::Doses.as_str().to_owned()),
         occurred_at: due_from,
         summary,
-        detail: json_text(&json!({
+        detail: json!({
             "dose_id": dose_id,
-            "course_id": course_id,
+            "course_id": course.course_id,
             "after": rfc3339(after),
             "due_from": rfc3339(due_from),
             "due_by": rfc3339(due_by),
-        })),
-        ..event_entry.derived_base()
+        }),
+        ..entry.clone()
+    };
+    Some(DoseDue {
+        hint,
+        course_id: course.course_id,
+        dose_id,
+        after,
+        due_by,
     })
 }
 
-fn day(instant: OffsetDateTime) -> String {
-    instant.date().to_string()
+/// What of the patient's history (every uncorrected event, whoever reads) keeps a hint from
+/// being missed.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct DoseFacts {
+    /// (course, administered at) of every administered dose.
+    pub(crate) given: Vec<(Uuid, OffsetDateTime)>,
+    /// (course, dose) of every cancelled dose.
+    pub(crate) cancelled: Vec<(Uuid, Uuid)>,
+    /// (course, ended at) of every course end.
+    pub(crate) ended: Vec<(Uuid, OffsetDateTime)>,
 }
 
-/// The SQL condition "next-dose-due row `n` (an alias) is a missed dose at `$now_param`": its due date
-/// passed, no dose of the course was given in its interval, and neither its dose was cancelled
-/// nor its course ended before it was due. Reads the patient's entries (the whole history),
-/// whoever reads the hint.
-pub(crate) fn missed(n: &str, now_param: &str) -> String {
-    format!(
-        "{n}.item = '{NEXT_DOSE_DUE}' AND ({n}.detail->>'due_by')::timestamptz < {now_param}
-         AND NOT EXISTS (SELECT 1 FROM entries d
-             WHERE d.patient_id = {n}.patient_id AND d.course_id = {n}.course_id AND d.item = 'event' AND d.correction IS NULL
-               AND ((d.kind = 'dose_administered'
-                     AND (d.detail->>'administered_at')::timestamptz
-                         > ({n}.detail->>'after')::timestamptz
-                     AND (d.detail->>'administered_at')::timestamptz
-                         <= ({n}.detail->>'due_by')::timestamptz)
-                 OR (d.kind = 'dose_cancelled' AND d.detail->>'dose_id' = {n}.detail->>'dose_id')
-                 OR (d.kind = 'course_ended'
-                     AND d.occurred_at <= ({n}.detail->>'due_by')::timestamptz)))"
-    )
+/// The kinds of event `DoseFacts` is read from.
+pub(crate) const DOSE_FACT_KINDS: [&str; 3] =
+    ["dose_administered", "dose_cancelled", "course_ended"];
+
+impl DoseDue {
+    /// Whether the hint may have been missed by `now`: not corrected and its due date passed.
+    /// Only then are the patient's `DoseFacts` needed.
+    pub(crate) fn overdue(&self, now: OffsetDateTime) -> bool {
+        self.hint.correction.is_none() && self.due_by < now
+    }
+
+    /// The missed-dose hint this one turns into at `now`, if it does: overdue, no dose of the
+    /// course given after `after` and by `due_by`, its dose not cancelled, its course not ended
+    /// by `due_by`. At its due date, uncorrected.
+    pub(crate) fn missed(&self, now: OffsetDateTime, facts: &DoseFacts) -> Option<TimelineEntry> {
+        let course = self.course_id;
+        let kept = facts
+            .given
+            .iter()
+            .any(|(of, at)| *of == course && *at > self.after && *at <= self.due_by)
+            || facts.cancelled.contains(&(course, self.dose_id))
+            || facts
+                .ended
+                .iter()
+                .any(|(of, at)| *of == course && *at <= self.due_by);
+        if !self.overdue(now) || kept {
+            return None;
+        }
+        let due_by = rfc3339(self.due_by);
+        Some(TimelineEntry {
+            item: MISSED_DOSE.to_owned(),
+            kind: MISSED_DOSE.to_owned(),
+            occurred_at: self.due_by,
+            summary: format!("Missed dose: it was due by {due_by}"),
+            correction: None,
+            ..self.hint.clone()
+        })
+    }
 }
 
 #[cfg(test)]

@@ -774,3 +774,106 @@ async fn ketamine_doses_are_due_when_the_clinic_scheduled_them() -> Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_dose_recorded_late_counts_the_course_weeks_from_the_real_first_dose() -> Result<()> {
+    let mut harness = Harness::running().await?;
+    let care = Care::start(&mut harness, "spravato").await?;
+    care.dose(&mut harness, "2026-03-31T09:30:00Z").await?;
+    // The course's real first dose, four weeks before, recorded after it.
+    care.dose(&mut harness, "2026-03-03T09:30:00Z").await?;
+    harness.caught_up().await?;
+    assert_eq!(
+        hints(&harness, &care, "2026-03-04T00:00:00Z", "next_dose_due").await?,
+        [
+            (
+                "2026-03-05T09:30:00Z".to_owned(),
+                "2026-03-08T09:30:00Z".to_owned()
+            ),
+            // Week 5, weekly: not the twice-a-week hint of a first dose.
+            (
+                "2026-04-06T09:30:00Z".to_owned(),
+                "2026-04-08T09:30:00Z".to_owned()
+            ),
+        ]
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_dose_entered_in_error_shows_its_hint_corrected_and_is_never_missed() -> Result<()> {
+    let mut harness = Harness::running().await?;
+    let care = Care::start(&mut harness, "spravato").await?;
+    care.dose(&mut harness, "2026-03-03T09:30:00Z").await?; // due by 03-08
+    let given = harness.last_event_id.context("the dose's event id")?;
+    care.dose(&mut harness, "2026-03-10T09:30:00Z").await?; // due by 03-15
+    harness
+        .append(
+            care.patient,
+            care.clinic_actor(),
+            at("2026-03-10T10:00:00Z"),
+            event(
+                Family::Dose,
+                "entry_corrected",
+                json!({ "corrects": given, "kind": "entered_in_error", "reason": "wrong chart" }),
+            ),
+        )
+        .await?;
+    harness.caught_up().await?;
+    let entries = harness
+        .timeline_at(
+            Reader::Patient(care.patient),
+            care.patient,
+            at("2026-03-20T00:00:00Z").to_datetime(),
+        )
+        .await?;
+    let corrections: Vec<Option<&str>> = items(&entries, "next_dose_due")
+        .into_iter()
+        .map(|hint| hint.correction.as_deref())
+        .collect();
+    assert_eq!(corrections, [Some("entered_in_error"), None]);
+    // Only the real dose's hint turned into a missed dose.
+    assert_eq!(
+        hints(&harness, &care, "2026-03-20T00:00:00Z", "missed_dose").await?,
+        [(
+            "2026-03-12T09:30:00Z".to_owned(),
+            "2026-03-15T09:30:00Z".to_owned()
+        )]
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn hints_stored_by_an_earlier_release_are_not_shown_twice() -> Result<()> {
+    let mut harness = Harness::running().await?;
+    let care = Care::start(&mut harness, "spravato").await?;
+    care.dose(&mut harness, "2026-03-03T09:30:00Z").await?;
+    harness.caught_up().await?;
+    // What a projector of the release before migration 0006 writes beside the dose.
+    sqlx::query(
+        "INSERT INTO entries (patient_id, position, event_index, item, event_id, family, kind,
+             scope, reach, course_id, clinic_id, actor_role, actor_id, related_party,
+             occurred_at, recorded_at, summary, detail, correction)
+         SELECT patient_id, position, event_index, 'next_dose_due', event_id, family,
+             'next_dose_due', scope, reach, course_id, clinic_id, actor_role, actor_id,
+             related_party, occurred_at + interval '2 days', recorded_at, 'stored', detail,
+             correction
+         FROM entries WHERE patient_id = $1 AND kind = 'dose_administered'",
+    )
+    .bind(care.patient.as_uuid())
+    .execute(&harness.pool)
+    .await?;
+    let entries = harness
+        .timeline_at(
+            Reader::Patient(care.patient),
+            care.patient,
+            at("2026-03-04T00:00:00Z").to_datetime(),
+        )
+        .await?;
+    let shown: Vec<&str> = items(&entries, "next_dose_due")
+        .into_iter()
+        .map(|hint| hint.summary.as_str())
+        .collect();
+    assert_eq!(shown, ["Next dose due by 2026-03-08 (course week 1)"]);
+    Ok(())
+}
