@@ -58,6 +58,9 @@ pub(crate) enum Part {
     Projections,
 }
 
+/// Publishes each side of (a) makes before the next takes its turn.
+const SEQUENTIAL_SLICE: usize = 100;
+
 struct Bench {
     care_log: CareLog,
     raw: jetstream::Context,
@@ -187,25 +190,21 @@ async fn run_on_this_thread(args: BenchArgs) -> Result<()> {
 /// The care log's appends beside raw publishes (issue 2): prints its rows and returns the raw
 /// pipelined publish rate (the commands part's baseline).
 async fn log_benchmarks(bench: &Bench, args: &BenchArgs) -> Result<f64> {
-    // Warm up both paths once, unmeasured.
-    bench.raw_sequential(200).await?;
-    bench.ours_sequential(200).await?;
+    // Warm up every path once, unmeasured.
+    let mut latencies = hdrhistogram::Histogram::<u64>::new(3)?;
+    bench.sequential_repeat(200, &mut latencies).await?;
 
     let mut raw_sequential = Vec::new();
     let mut raw_sequential_checked = Vec::new();
     let mut ours_sequential = Vec::new();
     let mut latencies = hdrhistogram::Histogram::<u64>::new(3)?;
-    for repeat in 0..args.repeats {
-        if repeat % 2 == 0 {
-            raw_sequential.push(bench.raw_sequential(args.sequential).await?);
-        }
-        raw_sequential_checked.push(bench.raw_sequential_with_checks(args.sequential).await?);
-        let (rate, histogram) = bench.ours_sequential(args.sequential).await?;
-        ours_sequential.push(rate);
-        latencies.add(histogram)?;
-        if repeat % 2 == 1 {
-            raw_sequential.push(bench.raw_sequential(args.sequential).await?);
-        }
+    for _ in 0..args.repeats {
+        let [raw, checked, ours] = bench
+            .sequential_repeat(args.sequential, &mut latencies)
+            .await?;
+        raw_sequential.push(raw);
+        raw_sequential_checked.push(checked);
+        ours_sequential.push(ours);
     }
     let mut raw_pipelined = Vec::new();
     let mut raw_checked = Vec::new();
@@ -300,65 +299,90 @@ impl Bench {
         bytes::Bytes::from(vec![0x5a; self.payload_size])
     }
 
-    async fn raw_sequential(&self, count: usize) -> Result<f64> {
-        let patients: Vec<PatientId> = (0..100).map(|_| PatientId::new_random()).collect();
+    /// One repeat of (a): `count` acknowledged publishes one at a time on each of three sides
+    /// — raw, raw with an append's two headers, carelog's appends — over 100 aggregates each,
+    /// in slices of `SEQUENTIAL_SLICE` taking turns (the order rotating every slice), so that
+    /// the machine's changes of speed during the repeat reach the three alike. Returns each
+    /// side's rate (its publishes over its summed time) in that order; carelog's latencies go
+    /// into `latencies`.
+    async fn sequential_repeat(
+        &self,
+        count: usize,
+        latencies: &mut hdrhistogram::Histogram<u64>,
+    ) -> Result<[f64; 3]> {
+        const AGGREGATES: usize = 100;
+        let subjects = || -> Vec<String> {
+            (0..AGGREGATES)
+                .map(|_| format!("raw.dose.{}", PatientId::new_random()))
+                .collect()
+        };
+        let (raw_subjects, checked_subjects) = (subjects(), subjects());
+        let mut last_sequences = vec![0u64; AGGREGATES];
         let payload = self.raw_payload();
-        let started = Instant::now();
-        for index in 0..count {
-            let subject = format!("raw.dose.{}", patients[index % patients.len()]);
-            self.raw.publish(subject, payload.clone()).await?.await?;
-        }
-        Ok(per_second(count, started.elapsed()))
-    }
-
-    /// Raw publishes one at a time carrying an append's two headers.
-    async fn raw_sequential_with_checks(&self, count: usize) -> Result<f64> {
-        let subjects: Vec<String> = (0..100)
-            .map(|_| format!("raw.dose.{}", PatientId::new_random()))
-            .collect();
-        let mut last_sequences = vec![0u64; subjects.len()];
-        let payload = self.raw_payload();
-        let started = Instant::now();
-        for index in 0..count {
-            let slot = index % subjects.len();
-            let mut headers = async_nats::HeaderMap::new();
-            headers.insert("Nats-Msg-Id", uuid::Uuid::new_v4().to_string().as_str());
-            headers.insert(
-                "Nats-Expected-Last-Subject-Sequence",
-                last_sequences[slot].to_string().as_str(),
-            );
-            let ack = self
-                .raw
-                .publish_with_headers(subjects[slot].clone(), headers, payload.clone())
-                .await?
-                .await?;
-            last_sequences[slot] = ack.sequence;
-        }
-        Ok(per_second(count, started.elapsed()))
-    }
-
-    async fn ours_sequential(&self, count: usize) -> Result<(f64, hdrhistogram::Histogram<u64>)> {
-        let patients: Vec<PatientId> = (0..100).map(|_| PatientId::new_random()).collect();
         // The events are the workload, not the log's work: build them before the clock starts,
         // as the raw baseline's payloads are.
-        let drafts: Vec<CommitDraft> = (0..count)
-            .map(|index| self.draft(patients[index % patients.len()]))
-            .collect();
+        let patients: Vec<PatientId> = (0..AGGREGATES).map(|_| PatientId::new_random()).collect();
+        let mut drafts = (0..count)
+            .map(|index| self.draft(patients[index % AGGREGATES]))
+            .collect::<Vec<_>>()
+            .into_iter();
         let mut heads: HashMap<PatientId, AggregateHead> = HashMap::new();
-        let mut latencies = hdrhistogram::Histogram::<u64>::new(3)?;
-        let started = Instant::now();
-        for draft in drafts {
-            let patient = draft.patient_id;
-            let head = heads.get(&patient).copied().unwrap_or(AggregateHead::EMPTY);
-            let sent = Instant::now();
-            let outcome = self.care_log.append(draft, head).await?;
-            latencies.record(sent.elapsed().as_micros() as u64)?;
-            let AppendOutcome::Appended(appended) = outcome else {
-                anyhow::bail!("a fresh commit was reported as a duplicate");
-            };
-            heads.insert(patient, appended.head());
+        let mut elapsed = [Duration::ZERO; 3];
+        let mut done = 0;
+        let mut turn = 0;
+        while done < count {
+            let slice = done..count.min(done + SEQUENTIAL_SLICE);
+            for side in (0..3).map(|side| (side + turn) % 3) {
+                let started = Instant::now();
+                match side {
+                    0 => {
+                        for index in slice.clone() {
+                            let subject = raw_subjects[index % AGGREGATES].clone();
+                            self.raw.publish(subject, payload.clone()).await?.await?;
+                        }
+                    }
+                    1 => {
+                        for index in slice.clone() {
+                            let slot = index % AGGREGATES;
+                            let mut headers = async_nats::HeaderMap::new();
+                            headers
+                                .insert("Nats-Msg-Id", uuid::Uuid::new_v4().to_string().as_str());
+                            headers.insert(
+                                "Nats-Expected-Last-Subject-Sequence",
+                                last_sequences[slot].to_string().as_str(),
+                            );
+                            let ack = self
+                                .raw
+                                .publish_with_headers(
+                                    checked_subjects[slot].clone(),
+                                    headers,
+                                    payload.clone(),
+                                )
+                                .await?
+                                .await?;
+                            last_sequences[slot] = ack.sequence;
+                        }
+                    }
+                    _ => {
+                        for draft in drafts.by_ref().take(slice.len()) {
+                            let patient = draft.patient_id;
+                            let head = heads.get(&patient).copied().unwrap_or(AggregateHead::EMPTY);
+                            let sent = Instant::now();
+                            let outcome = self.care_log.append(draft, head).await?;
+                            latencies.record(sent.elapsed().as_micros() as u64)?;
+                            let AppendOutcome::Appended(appended) = outcome else {
+                                anyhow::bail!("a fresh commit was reported as a duplicate");
+                            };
+                            heads.insert(patient, appended.head());
+                        }
+                    }
+                }
+                elapsed[side] += started.elapsed();
+            }
+            done = slice.end;
+            turn += 1;
         }
-        Ok((per_second(count, started.elapsed()), latencies))
+        Ok(elapsed.map(|spent| per_second(count, spent)))
     }
 
     async fn raw_pipelined(&self, args: &BenchArgs) -> Result<f64> {
