@@ -178,12 +178,18 @@ pub async fn timeline(
         opens = interval(crate::derived::WINDOW_OPENS_AFTER),
         closes = interval(crate::derived::WINDOW_CLOSES_AFTER),
     );
+    // The entries and the facts that decide the missed doses, as of one snapshot: a batch
+    // committed in between must not judge a hint against a history the timeline does not show.
+    let mut snapshot = pool
+        .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .await
+        .map_err(ProjectionError::database("read a timeline"))?;
     let rows: Vec<Row> = sqlx::query_as(&statement)
         .bind(patient_id.as_uuid())
         .bind(now)
         .bind(party)
         .bind(kind)
-        .fetch_all(pool)
+        .fetch_all(&mut *snapshot)
         .await
         .map_err(ProjectionError::database("read a timeline"))?;
     let mut timeline = Vec::with_capacity(rows.len() * 2);
@@ -220,9 +226,13 @@ pub async fn timeline(
         timeline.push(entry);
     }
     if due.iter().any(|hint| hint.overdue(now)) {
-        let facts = dose_facts(pool, patient_id).await?;
+        let facts = dose_facts(&mut snapshot, patient_id).await?;
         timeline.extend(due.iter().filter_map(|hint| hint.missed(now, &facts)));
     }
+    snapshot
+        .commit()
+        .await
+        .map_err(ProjectionError::database("read a timeline"))?;
     timeline.extend(due.into_iter().map(|hint| hint.hint));
     // By `occurred_at`, then log order; an event before the items derived from it, those by
     // name (byte order, as the database's C collation orders them).
@@ -237,7 +247,10 @@ pub async fn timeline(
 
 /// What of the patient's whole history decides whether a dose was missed (`schedule.rs`): the
 /// uncorrected administered doses, cancellations and course ends, whoever reads the hint.
-async fn dose_facts(pool: &PgPool, patient_id: PatientId) -> Result<DoseFacts, ProjectionError> {
+async fn dose_facts(
+    connection: &mut sqlx::PgConnection,
+    patient_id: PatientId,
+) -> Result<DoseFacts, ProjectionError> {
     #[derive(sqlx::FromRow)]
     struct Fact {
         kind: String,
@@ -257,7 +270,7 @@ async fn dose_facts(pool: &PgPool, patient_id: PatientId) -> Result<DoseFacts, P
     )
     .bind(patient_id.as_uuid())
     .bind(&schedule::DOSE_FACT_KINDS[..])
-    .fetch_all(pool)
+    .fetch_all(connection)
     .await
     .map_err(ProjectionError::database("read a patient's doses"))?;
     let mut facts = DoseFacts::default();

@@ -7,16 +7,17 @@
 //! The schedules (each hint carries `after`, `due_from`, `due_by`; a dose of the course
 //! administered after `after` and by `due_by` keeps the hint from turning into a missed dose):
 //! - **Spravato**, on each administered dose, counting weeks from the course's first
-//!   administered dose (not entered in error): weeks 1–4 twice a week, next dose from +2 days,
+//!   administered dose that is not corrected: weeks 1–4 twice a week, next dose from +2 days,
 //!   due by +5 days (the longest gap of a Tuesday/Thursday rhythm); weeks 5–8 weekly, from +6
 //!   days, due by +8 days; from week 9 every one to two weeks, from +7 days, due by +14 days.
 //! - **Ketamine**: the clinic sets the cadence, so each dose it schedules is the next dose due,
 //!   from its planned time, due by one day after it; a dose given within a day either side of
 //!   the plan counts.
 //!
-//! A hint of a corrected event is shown corrected, as its event is, and never turns into a
-//! missed dose; neither does a hint whose dose was cancelled or whose course ended by its due
-//! date.
+//! A hint follows its course as it stands: should the course's start be corrected and the
+//! course started again on the other path, its doses' hints follow the new path. A hint of a
+//! corrected event is shown corrected, as its event is, and never turns into a missed dose;
+//! neither does a hint whose dose was cancelled or whose course ended by its due date.
 
 use carelog_schemas::values::Scope;
 use carelog_schemas::Timestamp;
@@ -49,7 +50,7 @@ const KETAMINE_TOLERANCE: Duration = Duration::days(1);
 pub(crate) struct CourseSchedule<'a> {
     pub(crate) course_id: Uuid,
     pub(crate) path: &'a str,
-    /// The course's first administered dose not entered in error, if any.
+    /// The course's first administered dose that is not corrected, if any.
     pub(crate) first_administered_at: Option<OffsetDateTime>,
 }
 

@@ -877,3 +877,86 @@ async fn hints_stored_by_an_earlier_release_are_not_shown_twice() -> Result<()> 
     assert_eq!(shown, ["Next dose due by 2026-03-08 (course week 1)"]);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_course_ended_by_the_due_date_leaves_no_missed_dose() -> Result<()> {
+    let mut harness = Harness::running().await?;
+    let care = Care::start(&mut harness, "spravato").await?;
+    care.dose(&mut harness, "2026-03-03T09:30:00Z").await?; // due by 03-08
+    harness
+        .append(
+            care.patient,
+            care.clinic_actor(),
+            at("2026-03-06T09:00:00Z"),
+            event(
+                Family::Dose,
+                "course_ended",
+                json!({ "course_id": care.course_id, "reason": "completed" }),
+            ),
+        )
+        .await?;
+    harness.caught_up().await?;
+    assert!(
+        hints(&harness, &care, "2026-03-20T00:00:00Z", "missed_dose")
+            .await?
+            .is_empty()
+    );
+    assert_eq!(
+        hints(&harness, &care, "2026-03-20T00:00:00Z", "next_dose_due")
+            .await?
+            .len(),
+        1
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_course_started_again_on_the_other_path_gives_its_doses_that_paths_hints() -> Result<()> {
+    let mut harness = Harness::running().await?;
+    let care = Care::start(&mut harness, "spravato").await?;
+    let started = harness
+        .last_event_id
+        .context("the course start's event id")?;
+    care.dose(&mut harness, "2026-03-03T09:30:00Z").await?;
+    harness.caught_up().await?;
+    assert_eq!(
+        hints(&harness, &care, "2026-03-04T00:00:00Z", "next_dose_due").await?,
+        [(
+            "2026-03-05T09:30:00Z".to_owned(),
+            "2026-03-08T09:30:00Z".to_owned()
+        )]
+    );
+    // The path was wrong: the start amended, the course started again on the ketamine path.
+    let amended = json!({ "corrects": started, "kind": "amended", "reason": "wrong path" });
+    harness
+        .append(
+            care.patient,
+            care.clinic_actor(),
+            at("2026-03-04T09:00:00Z"),
+            event(Family::Dose, "entry_corrected", amended),
+        )
+        .await?;
+    harness
+        .append(
+            care.patient,
+            care.clinic_actor(),
+            at("2026-03-04T09:05:00Z"),
+            course_started(care.course_id, care.clinic, "ketamine"),
+        )
+        .await?;
+    harness.caught_up().await?;
+    // The dose as scheduled is the hint now (given on its day: not missed).
+    assert_eq!(
+        hints(&harness, &care, "2026-03-20T00:00:00Z", "next_dose_due").await?,
+        [(
+            "2026-03-03T09:30:00Z".to_owned(),
+            "2026-03-04T09:30:00Z".to_owned()
+        )]
+    );
+    assert!(
+        hints(&harness, &care, "2026-03-20T00:00:00Z", "missed_dose")
+            .await?
+            .is_empty()
+    );
+    Ok(())
+}

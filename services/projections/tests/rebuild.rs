@@ -309,20 +309,8 @@ async fn stored_dose_items_go_with_migration_0005() -> Result<()> {
     // A projector of the release before still running during an upgrade writes them again:
     // timelines ignore them and show the items made at read time, once.
     sqlx::raw_sql(STORED_DOSE_ITEMS).execute(&old).await?;
-    let mut dose_items = 0;
-    for patient in &story.patients {
-        for reader in story.readers_of(*patient) {
-            let now = time::OffsetDateTime::now_utc();
-            let expected =
-                carelog_projections::timeline(&harness.pool, reader, *patient, now).await?;
-            let read = carelog_projections::timeline(&old, reader, *patient, now).await?;
-            assert_eq!(read, expected, "{reader:?}");
-            dose_items += read
-                .iter()
-                .filter(|entry| entry.item.contains("window"))
-                .count();
-        }
-    }
+    let dose_items =
+        timelines_read_alike(&harness, &story, &old, |item| item.contains("window")).await?;
     assert!(dose_items > 0, "the story's timelines show dose items");
     Ok(())
 }
@@ -350,6 +338,73 @@ const STORED_DOSE_ITEMS: &str = "
             ('suggestion:window_no_session', false, true)) AS i (item, clinic, therapist)
     WHERE d.item = 'event' AND d.kind = 'dose_administered'
       AND ((r.audience = 'clinic' AND i.clinic) OR (r.audience = 'therapist' AND i.therapist));";
+
+#[tokio::test]
+async fn stored_next_dose_hints_go_with_migration_0006() -> Result<()> {
+    let (harness, story, current, old) = story_in_schema_at_migration(5).await?;
+    sqlx::raw_sql(
+        "INSERT INTO projections_old.entries SELECT * FROM projections.entries;
+         INSERT INTO projections_old.entry_readers SELECT * FROM projections.entry_readers;",
+    )
+    .execute(&old)
+    .await?;
+    let stored = sqlx::raw_sql(STORED_NEXT_DOSE_HINTS).execute(&old).await?;
+    assert!(
+        stored.rows_affected() > 0,
+        "the old layout holds stored hints"
+    );
+
+    carelog_projections::MIGRATOR.run(&old).await?;
+    assert_same_models(&current, &read_models(&old).await?, "migrated from 0005");
+
+    // A projector of the release before still running during an upgrade writes them again:
+    // timelines ignore them and show the hints made at read time, once.
+    sqlx::raw_sql(STORED_NEXT_DOSE_HINTS).execute(&old).await?;
+    let hints =
+        timelines_read_alike(&harness, &story, &old, |item| item == "next_dose_due").await?;
+    assert!(hints > 0, "the story's timelines show next-dose-due hints");
+    Ok(())
+}
+
+/// Asserts that every reader of every patient of the story reads the same timeline from `old`
+/// as from the harness's read models; returns how many entries of the items `counted` they show.
+async fn timelines_read_alike(
+    harness: &Harness,
+    story: &Story,
+    old: &sqlx::PgPool,
+    counted: impl Fn(&str) -> bool,
+) -> Result<usize> {
+    let mut shown = 0;
+    for patient in &story.patients {
+        for reader in story.readers_of(*patient) {
+            let now = time::OffsetDateTime::now_utc();
+            let expected =
+                carelog_projections::timeline(&harness.pool, reader, *patient, now).await?;
+            let read = carelog_projections::timeline(old, reader, *patient, now).await?;
+            assert_eq!(read, expected, "{reader:?}");
+            shown += read.iter().filter(|entry| counted(&entry.item)).count();
+        }
+    }
+    Ok(shown)
+}
+
+/// The next-dose-due hints as the release before migration 0006 stored them, one per
+/// administered dose, for the dose's readers.
+const STORED_NEXT_DOSE_HINTS: &str = "
+    INSERT INTO projections_old.entries (patient_id, position, event_index, item, event_id,
+        family, kind, scope, reach, course_id, clinic_id, actor_role, actor_id, related_party,
+        occurred_at, recorded_at, summary, detail, correction)
+    SELECT patient_id, position, event_index, 'next_dose_due', event_id, family,
+        'next_dose_due', scope, reach, course_id, clinic_id, actor_role, actor_id,
+        related_party, occurred_at + interval '2 days', recorded_at, 'Next dose due', '{}',
+        correction
+    FROM projections.entries WHERE item = 'event' AND kind = 'dose_administered';
+    INSERT INTO projections_old.entry_readers
+    SELECT r.patient_id, r.audience, r.viewer_id, r.position, r.event_index, 'next_dose_due',
+        r.basis
+    FROM projections.entry_readers r
+        JOIN projections.entries d USING (patient_id, position, event_index, item)
+    WHERE d.item = 'event' AND d.kind = 'dose_administered';";
 
 /// The story told and projected (the projector stopped), its read models, and a pool on a
 /// schema `projections_old` at migration `version` holding the same checkpoint, dead letters
