@@ -182,10 +182,12 @@ impl Projector {
         }
         let size = batch.len();
         let span = tracing::info_span!("projection_batch", size);
+        let started = Instant::now();
         let outcome = apply_batch(&self.pool, &self.care_log, incoming)
             .instrument(span)
             .await?;
         tracing::debug!(
+            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
             checkpoint = outcome.checkpoint,
             applied = outcome.applied,
             parked = outcome.parked,

@@ -136,11 +136,7 @@ pub(crate) fn read_time_items(
         return Vec::new();
     }
     let (Some(given_at), Some(dose_id)) = (
-        dose.detail
-            .get("administered_at")
-            .and_then(serde_json::Value::as_str)
-            .and_then(|text| carelog_schemas::Timestamp::parse_rfc3339(text).ok())
-            .map(|at| at.to_datetime()),
+        dose.detail_instant("administered_at"),
         dose.detail.get("dose_id").cloned(),
     ) else {
         return Vec::new();

@@ -115,6 +115,17 @@ pub struct TimelineEntry {
     pub correction: Option<String>,
 }
 
+impl TimelineEntry {
+    /// The instant the entry's detail holds in `field` (RFC 3339), if it holds one.
+    pub(crate) fn detail_instant(&self, field: &str) -> Option<OffsetDateTime> {
+        self.detail
+            .get(field)
+            .and_then(serde_json::Value::as_str)
+            .and_then(|text| carelog_schemas::Timestamp::parse_rfc3339(text).ok())
+            .map(|at| at.to_datetime())
+    }
+}
+
 /// A row of the timeline's statement: an entry, whether a live session falls in its
 /// integration window (meaningful for administered doses only), and for the doses' entries
 /// their course's path and first dose (the next dose due).
@@ -171,7 +182,7 @@ pub async fn timeline(
         visible = reader.visible(),
         made_here = crate::derived::READ_TIME_ITEMS
             .iter()
-            .chain(&[schedule::NEXT_DOSE_DUE, schedule::MISSED_DOSE])
+            .chain(&[schedule::NEXT_DOSE_DUE])
             .map(|item| format!("'{item}'"))
             .collect::<Vec<_>>()
             .join(", "),

@@ -20,7 +20,6 @@
 //! neither does a hint whose dose was cancelled or whose course ended by its due date.
 
 use carelog_schemas::values::Scope;
-use carelog_schemas::Timestamp;
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -70,14 +69,6 @@ pub(crate) fn next_dose_due(entry: &TimelineEntry, course: CourseSchedule<'_>) -
     if entry.item != EVENT_ITEM {
         return None;
     }
-    let instant = |field: &str| {
-        entry
-            .detail
-            .get(field)
-            .and_then(serde_json::Value::as_str)
-            .and_then(|text| Timestamp::parse_rfc3339(text).ok())
-            .map(|at| at.to_datetime())
-    };
     let dose_id = entry
         .detail
         .get("dose_id")
@@ -85,7 +76,7 @@ pub(crate) fn next_dose_due(entry: &TimelineEntry, course: CourseSchedule<'_>) -
         .and_then(|text| Uuid::parse_str(text).ok())?;
     let (after, due_from, due_by, summary) = match (entry.kind.as_str(), course.path) {
         ("dose_administered", "spravato") => {
-            let given_at = instant("administered_at")?;
+            let given_at = entry.detail_instant("administered_at")?;
             let first = course.first_administered_at.unwrap_or(given_at);
             let week = (given_at - first).whole_weeks() + 1;
             let (from, by) = spravato_interval(week);
@@ -96,7 +87,7 @@ pub(crate) fn next_dose_due(entry: &TimelineEntry, course: CourseSchedule<'_>) -
             (given_at, given_at + from, given_at + by, summary)
         }
         ("dose_scheduled", "ketamine") => {
-            let planned_at = instant("planned_at")?;
+            let planned_at = entry.detail_instant("planned_at")?;
             let summary = format!(
                 "Next dose due {} (as the clinic scheduled)",
                 planned_at.date()
@@ -161,6 +152,9 @@ impl DoseDue {
     /// course given after `after` and by `due_by`, its dose not cancelled, its course not ended
     /// by `due_by`. At its due date, uncorrected.
     pub(crate) fn missed(&self, now: OffsetDateTime, facts: &DoseFacts) -> Option<TimelineEntry> {
+        if !self.overdue(now) {
+            return None;
+        }
         let course = self.course_id;
         let kept = facts
             .given
@@ -171,7 +165,7 @@ impl DoseDue {
                 .ended
                 .iter()
                 .any(|(of, at)| *of == course && *at <= self.due_by);
-        if !self.overdue(now) || kept {
+        if kept {
             return None;
         }
         let due_by = rfc3339(self.due_by);

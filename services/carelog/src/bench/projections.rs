@@ -52,6 +52,10 @@ pub(crate) struct ProjectionBenchArgs {
     /// Seconds of steady appends while the live lag is measured.
     #[arg(long, default_value_t = 10)]
     lag_seconds: u64,
+    /// Measure the live lag right after the rebuild, without flushing its written pages to disk
+    /// first (shows the writeback stalls of BENCHMARKS.md, "the lag after a rebuild").
+    #[arg(long)]
+    lag_without_flush: bool,
 }
 
 /// Rebuild throughput must reach this many events per second...
@@ -228,12 +232,16 @@ pub(crate) async fn run(args: &ProjectionBenchArgs) -> Result<()> {
         peak_rss.saturating_sub(rss_before) as f64 / 1024.0,
     );
 
-    let flushed = flush_to_disk()?;
-    println!(
-        "    before the lag run (untimed): the rebuild's written file pages flushed to disk \
-         (`sync`, {:.1} s), so that the kernel's writeback of them does not stall it",
-        flushed.as_secs_f64()
-    );
+    if args.lag_without_flush {
+        println!("    lag run right after the rebuild, its written file pages not flushed");
+    } else {
+        let flushed = flush_to_disk()?;
+        println!(
+            "    before the lag run (untimed): the rebuild's written file pages flushed to disk \
+             (`sync`, {:.1} s), so that the kernel's writeback of them does not stall it",
+            flushed.as_secs_f64()
+        );
+    }
     let lag = live_lag(&server, &care_log, database.url(), &mut patients, args).await?;
     let p99 = Duration::from_micros(lag.value_at_quantile(0.99));
     println!(
