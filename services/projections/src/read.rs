@@ -269,14 +269,17 @@ async fn dose_facts(
         administered_at: Option<OffsetDateTime>,
         cancelled_dose: Option<Uuid>,
         occurred_at: OffsetDateTime,
+        corrected: bool,
     }
+    // Course starts corrected too: a course whose every start is corrected was withdrawn.
     let rows: Vec<Fact> = sqlx::query_as(
         "SELECT kind, course_id, (detail->>'administered_at')::timestamptz AS administered_at,
                 CASE WHEN kind = 'dose_cancelled' THEN (detail->>'dose_id')::uuid END
                     AS cancelled_dose,
-                occurred_at
+                occurred_at, correction IS NOT NULL AS corrected
          FROM entries
-         WHERE patient_id = $1 AND item = 'event' AND correction IS NULL
+         WHERE patient_id = $1 AND item = 'event'
+           AND (correction IS NULL OR kind = 'course_started')
            AND kind = ANY($2) AND course_id IS NOT NULL",
     )
     .bind(patient_id.as_uuid())
@@ -285,6 +288,7 @@ async fn dose_facts(
     .await
     .map_err(ProjectionError::database("read a patient's doses"))?;
     let mut facts = DoseFacts::default();
+    let mut standing = Vec::new();
     for fact in rows {
         let course = fact.course_id;
         match (
@@ -295,9 +299,12 @@ async fn dose_facts(
             ("dose_administered", Some(at), _) => facts.given.push((course, at)),
             ("dose_cancelled", _, Some(dose)) => facts.cancelled.push((course, dose)),
             ("course_ended", _, _) => facts.ended.push((course, fact.occurred_at)),
+            ("course_started", _, _) if fact.corrected => facts.withdrawn.push(course),
+            ("course_started", _, _) => standing.push(course),
             _ => {}
         }
     }
+    facts.withdrawn.retain(|course| !standing.contains(course));
     Ok(facts)
 }
 

@@ -17,7 +17,9 @@
 //! A hint follows its course as it stands: should the course's start be corrected and the
 //! course started again on the other path, its doses' hints follow the new path. A hint of a
 //! corrected event is shown corrected, as its event is, and never turns into a missed dose;
-//! neither does a hint whose dose was cancelled or whose course ended by its due date.
+//! neither does a hint whose dose was cancelled, whose course ended by its due date, or whose
+//! course was withdrawn (its start corrected and the course not started again: there is no
+//! schedule left to miss).
 
 use carelog_schemas::values::Scope;
 use serde_json::json;
@@ -135,11 +137,18 @@ pub(crate) struct DoseFacts {
     pub(crate) cancelled: Vec<(Uuid, Uuid)>,
     /// (course, ended at) of every course end.
     pub(crate) ended: Vec<(Uuid, OffsetDateTime)>,
+    /// Every course whose start is corrected and that was not started again: withdrawn, it has
+    /// no schedule left to miss.
+    pub(crate) withdrawn: Vec<Uuid>,
 }
 
 /// The kinds of event `DoseFacts` is read from.
-pub(crate) const DOSE_FACT_KINDS: [&str; 3] =
-    ["dose_administered", "dose_cancelled", "course_ended"];
+pub(crate) const DOSE_FACT_KINDS: [&str; 4] = [
+    "dose_administered",
+    "dose_cancelled",
+    "course_ended",
+    "course_started",
+];
 
 impl DoseDue {
     /// Whether the hint may have been missed by `now`: not corrected and its due date passed.
@@ -150,7 +159,7 @@ impl DoseDue {
 
     /// The missed-dose hint this one turns into at `now`, if it does: overdue, no dose of the
     /// course given after `after` and by `due_by`, its dose not cancelled, its course not ended
-    /// by `due_by`. At its due date, uncorrected.
+    /// by `due_by` nor withdrawn. At its due date, uncorrected.
     pub(crate) fn missed(&self, now: OffsetDateTime, facts: &DoseFacts) -> Option<TimelineEntry> {
         if !self.overdue(now) {
             return None;
@@ -164,7 +173,8 @@ impl DoseDue {
             || facts
                 .ended
                 .iter()
-                .any(|(of, at)| *of == course && *at <= self.due_by);
+                .any(|(of, at)| *of == course && *at <= self.due_by)
+            || facts.withdrawn.contains(&course);
         if kept {
             return None;
         }

@@ -911,6 +911,43 @@ async fn a_course_ended_by_the_due_date_leaves_no_missed_dose() -> Result<()> {
 }
 
 #[tokio::test]
+async fn a_course_withdrawn_leaves_no_missed_dose_until_it_is_started_again() -> Result<()> {
+    let mut harness = Harness::running().await?;
+    let care = Care::start(&mut harness, "spravato").await?;
+    let started = harness
+        .last_event_id
+        .context("the course start's event id")?;
+    care.dose(&mut harness, "2026-03-03T09:30:00Z").await?; // due by 03-08
+    let in_error =
+        json!({ "corrects": started, "kind": "entered_in_error", "reason": "no course" });
+    harness
+        .append(
+            care.patient,
+            care.clinic_actor(),
+            at("2026-03-04T09:00:00Z"),
+            event(Family::Dose, "entry_corrected", in_error),
+        )
+        .await?;
+    harness.caught_up().await?;
+    let later = "2026-03-20T00:00:00Z";
+    assert!(hints(&harness, &care, later, "missed_dose")
+        .await?
+        .is_empty());
+    // Started again: the course stands, and its dose's hint counts again.
+    harness
+        .append(
+            care.patient,
+            care.clinic_actor(),
+            at("2026-03-04T09:05:00Z"),
+            course_started(care.course_id, care.clinic, "spravato"),
+        )
+        .await?;
+    harness.caught_up().await?;
+    assert_eq!(hints(&harness, &care, later, "missed_dose").await?.len(), 1);
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_course_started_again_on_the_other_path_gives_its_doses_that_paths_hints() -> Result<()> {
     let mut harness = Harness::running().await?;
     let care = Care::start(&mut harness, "spravato").await?;
