@@ -1,7 +1,7 @@
 //! Appending commits: optimistic concurrency per aggregate, deduplication by commit id, safe
 //! retries on transport failure, and many appends in flight at once.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -74,6 +74,10 @@ pub enum AppendError {
     /// The log refused the commit for a reason retrying will not change.
     #[error("the care log refused the commit: {0}")]
     Refused(String),
+    /// Not sent: an earlier commit of the same aggregate in the same pipeline was not
+    /// appended, and this one was decided as if it had been ([`CareLog::append_chained`]).
+    #[error("not sent: an earlier commit on {subject} in the same pipeline was not appended")]
+    NotSent { subject: String },
 }
 
 /// An append sent to the log whose acknowledgement has not been awaited yet.
@@ -165,54 +169,149 @@ impl CareLog {
     /// Appends many commits with up to `max_in_flight` acknowledgements outstanding, and
     /// returns their outcomes in input order. Each commit must be for a different aggregate,
     /// or name the head its predecessor in the batch will produce (which only the first can
-    /// know): in practice, one commit per aggregate per call.
+    /// know): in practice, one commit per aggregate per call. For several commits on one
+    /// aggregate, use [`CareLog::append_chained`].
     pub async fn append_pipelined(
         &self,
         commits: Vec<(CommitDraft, AggregateHead)>,
         max_in_flight: usize,
     ) -> Vec<Result<AppendOutcome, AppendError>> {
-        let max_in_flight = max_in_flight.max(1);
-        let mut outcomes = Vec::with_capacity(commits.len());
-        // The commits wait in order beside their acknowledgements, which arrive in order too.
-        let mut waiting: VecDeque<Result<SentCommit<'_>, AppendError>> = VecDeque::new();
-        let mut acks = FuturesOrdered::new();
+        let mut pipeline = Pipeline::new(max_in_flight, commits.len());
         for (draft, expected) in commits {
-            if acks.len() >= max_in_flight {
-                settle_next(&mut waiting, &mut acks, &mut outcomes).await;
+            pipeline.make_room().await;
+            let key = AggregateKey::new(draft.patient_id, draft.family);
+            pipeline.push(key, self.start_append(draft, expected).await);
+        }
+        pipeline.finish().await;
+        pipeline.outcomes
+    }
+
+    /// Appends many commits in order, with up to `max_in_flight` acknowledgements outstanding,
+    /// where several may be on one aggregate (a bulk import of clinic history, say): the first
+    /// commit of an aggregate is appended after its head in `heads` (an aggregate not there is
+    /// new: [`AggregateHead::EMPTY`]), each later one after the commit before it, whose
+    /// acknowledgement it waits for only if that is still outstanding. So the pipeline never
+    /// drains between one aggregate's commits as it would between calls of
+    /// [`CareLog::append_pipelined`], and every append still names the position it follows.
+    ///
+    /// Returns the outcomes in input order, and leaves in `heads` each aggregate's head after
+    /// its last commit that was appended. Once a commit of an aggregate is not appended (a
+    /// conflict, a duplicate, a failure), the aggregate's later commits of the batch are not
+    /// sent ([`AppendError::NotSent`]): they were decided on a history that did not happen.
+    pub async fn append_chained(
+        &self,
+        drafts: impl IntoIterator<Item = CommitDraft>,
+        heads: &mut HashMap<AggregateKey, AggregateHead>,
+        max_in_flight: usize,
+    ) -> Vec<Result<AppendOutcome, AppendError>> {
+        let drafts = drafts.into_iter();
+        let mut pipeline = Pipeline::new(max_in_flight, drafts.size_hint().0);
+        // Each aggregate's last commit sent (its input index), and the aggregates whose chain
+        // broke in this batch.
+        let mut last_sent: HashMap<AggregateKey, usize> = HashMap::new();
+        let mut broken: HashSet<AggregateKey> = HashSet::new();
+        for draft in drafts {
+            let key = AggregateKey::new(draft.patient_id, draft.family);
+            let previous = last_sent.get(&key).copied();
+            while previous.is_some_and(|previous| pipeline.outcomes.len() <= previous)
+                || pipeline.acks.len() >= pipeline.max_in_flight
+            {
+                match pipeline.settle_next().await {
+                    Some((settled, Some(head))) => {
+                        heads.insert(settled, head);
+                    }
+                    Some((settled, None)) => {
+                        broken.insert(settled);
+                    }
+                    None => break,
+                }
             }
-            match self.start_append(draft, expected).await {
-                Ok(PendingAppend { sent, ack }) => {
-                    waiting.push_back(Ok(sent));
-                    acks.push_back(ack);
-                }
-                Err(error) => {
-                    waiting.push_back(Err(error));
-                    acks.push_back(futures::future::Either::Right(std::future::ready(Err(
-                        AckFailure::Send(String::new()),
-                    ))));
-                }
+            if broken.contains(&key) {
+                let subject = key.subject();
+                pipeline.push(key, Err(AppendError::NotSent { subject }));
+                continue;
+            }
+            last_sent.insert(key, pipeline.outcomes.len() + pipeline.waiting.len());
+            let expected = heads.get(&key).copied().unwrap_or(AggregateHead::EMPTY);
+            pipeline.push(key, self.start_append(draft, expected).await);
+        }
+        while let Some((settled, head)) = pipeline.settle_next().await {
+            if let Some(head) = head {
+                heads.insert(settled, head);
             }
         }
-        while !acks.is_empty() {
-            settle_next(&mut waiting, &mut acks, &mut outcomes).await;
-        }
-        outcomes
+        pipeline.outcomes
     }
 }
 
-/// Settles the oldest commit in a pipeline once its acknowledgement has come.
-async fn settle_next(
-    waiting: &mut VecDeque<Result<SentCommit<'_>, AppendError>>,
-    acks: &mut FuturesOrdered<AckFuture>,
-    outcomes: &mut Vec<Result<AppendOutcome, AppendError>>,
-) {
-    let (Some(answer), Some(sent)) = (acks.next().await, waiting.pop_front()) else {
-        return;
-    };
-    outcomes.push(match sent {
-        Ok(sent) => sent.settle(answer).await,
-        Err(error) => Err(error),
-    });
+/// Commits sent and waiting, in order, beside their acknowledgements, which arrive in order
+/// too; and the outcomes settled so far, in input order.
+struct Pipeline<'log> {
+    max_in_flight: usize,
+    waiting: VecDeque<(AggregateKey, Result<SentCommit<'log>, AppendError>)>,
+    acks: FuturesOrdered<AckFuture>,
+    outcomes: Vec<Result<AppendOutcome, AppendError>>,
+}
+
+impl<'log> Pipeline<'log> {
+    fn new(max_in_flight: usize, expected_len: usize) -> Self {
+        Pipeline {
+            max_in_flight: max_in_flight.max(1),
+            waiting: VecDeque::new(),
+            acks: FuturesOrdered::new(),
+            outcomes: Vec::with_capacity(expected_len),
+        }
+    }
+
+    /// Queues a commit just sent, or one that could not be (its error waits for its turn).
+    fn push(&mut self, key: AggregateKey, started: Result<PendingAppend<'log>, AppendError>) {
+        match started {
+            Ok(PendingAppend { sent, ack }) => {
+                self.waiting.push_back((key, Ok(sent)));
+                self.acks.push_back(ack);
+            }
+            Err(error) => {
+                self.waiting.push_back((key, Err(error)));
+                self.acks
+                    .push_back(futures::future::Either::Right(std::future::ready(Err(
+                        AckFailure::Send(String::new()),
+                    ))));
+            }
+        }
+    }
+
+    /// Settles the oldest commits until there is room for one more in flight.
+    async fn make_room(&mut self) {
+        while self.acks.len() >= self.max_in_flight {
+            self.settle_next().await;
+        }
+    }
+
+    /// Settles every commit still in flight.
+    async fn finish(&mut self) {
+        while !self.acks.is_empty() {
+            self.settle_next().await;
+        }
+    }
+
+    /// Settles the oldest commit once its acknowledgement has come. Returns its aggregate and,
+    /// if it was appended, the aggregate's new head.
+    async fn settle_next(&mut self) -> Option<(AggregateKey, Option<AggregateHead>)> {
+        let (Some(answer), Some((key, sent))) = (self.acks.next().await, self.waiting.pop_front())
+        else {
+            return None;
+        };
+        let outcome = match sent {
+            Ok(sent) => sent.settle(answer).await,
+            Err(error) => Err(error),
+        };
+        let head = match &outcome {
+            Ok(AppendOutcome::Appended(appended)) => Some(appended.head()),
+            _ => None,
+        };
+        self.outcomes.push(outcome);
+        Some((key, head))
+    }
 }
 
 impl SentCommit<'_> {

@@ -223,6 +223,63 @@ async fn pipelined_appends_for_many_aggregates_all_land() -> Result<()> {
 }
 
 #[tokio::test]
+async fn chained_appends_follow_each_other_on_one_aggregate_and_stop_where_one_fails() -> Result<()>
+{
+    let (_server, log) = start().await?;
+    // Three commits for each of 50 patients, in rounds, with more in flight than patients (the
+    // second round waits for the first's acknowledgements) and with fewer (it never waits).
+    for max_in_flight in [128, 8] {
+        let patients: Vec<PatientId> = (0..50).map(|_| PatientId::new_random()).collect();
+        let drafts = (0..3).flat_map(|_| patients.iter().map(|patient| draft_for(*patient)));
+        let mut heads = std::collections::HashMap::new();
+        let outcomes = log.append_chained(drafts, &mut heads, max_in_flight).await;
+        assert_eq!(outcomes.len(), 150);
+        for outcome in outcomes {
+            appended(outcome)?;
+        }
+        for patient in &patients {
+            let key = AggregateKey::new(*patient, Family::Dose);
+            assert_eq!(heads.get(&key), Some(&log.head(key).await?));
+            let history = log.load_aggregate(key).await?;
+            assert_eq!(history.commits().len(), 3);
+        }
+    }
+    // One aggregate named at a stale head: its commits after the conflict are not sent; the
+    // other aggregate's go on, after the head the caller gave.
+    let stale = PatientId::new_random();
+    let stale_key = AggregateKey::new(stale, Family::Dose);
+    appended(log.append(draft_for(stale), AggregateHead::EMPTY).await)?;
+    let other = PatientId::new_random();
+    let other_key = AggregateKey::new(other, Family::Dose);
+    let other_head = appended(log.append(draft_for(other), AggregateHead::EMPTY).await)?.head();
+    let before = log.last_position().await?;
+    let mut heads = std::collections::HashMap::from([(other_key, other_head)]);
+    let drafts = [stale, other, stale, other, stale].map(draft_for);
+    let outcomes = log.append_chained(drafts, &mut heads, 16).await;
+    assert!(
+        matches!(outcomes[0], Err(AppendError::Conflict { .. })),
+        "{:?}",
+        outcomes[0]
+    );
+    for index in [2, 4] {
+        assert!(
+            matches!(&outcomes[index], Err(AppendError::NotSent { subject }) if *subject == stale_key.subject()),
+            "{:?}",
+            outcomes[index]
+        );
+    }
+    let second = appended(outcomes.into_iter().nth(3).context("a fourth outcome")?)?;
+    assert_eq!(second.commit.appended_after(), before + 1);
+    assert_eq!(log.last_position().await?, before + 2);
+    assert_eq!(heads.get(&other_key), Some(&second.head()));
+    assert!(!heads.contains_key(&stale_key));
+    assert_eq!(log.load_aggregate(stale_key).await?.commits().len(), 1);
+    let report = log.verify_log().await?;
+    assert!(report.is_intact(), "{:?}", report.first_break);
+    Ok(())
+}
+
+#[tokio::test]
 async fn the_log_survives_a_server_restart_and_appends_continue() -> Result<()> {
     let (mut server, client, log) = start_with(CareLogConfig::default()).await?;
     let patient = PatientId::new_random();
