@@ -431,7 +431,8 @@ impl Bench {
         for _ in 0..args.rounds {
             for (position, subject) in subjects.iter().enumerate() {
                 if in_flight.len() >= args.in_flight {
-                    if let (Some(ack), Some(settled)) = (in_flight.next().await, waiting.pop_front())
+                    if let (Some(ack), Some(settled)) =
+                        (in_flight.next().await, waiting.pop_front())
                     {
                         let ack: jetstream::publish::PublishAck = ack?;
                         last_sequences[settled] = ack.sequence;

@@ -11,4 +11,4 @@ mod postgres;
 pub use cluster::NatsCluster;
 
 pub use nats::{NatsServer, NatsUser};
-pub use postgres::TestDatabase;
+pub use postgres::{TestDatabase, STALE_AFTER};

@@ -2,7 +2,7 @@
 //! dropped again when the test lets go of it.
 
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context as _};
 use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
@@ -14,9 +14,18 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Enough for a test's concurrent work; 200 server connections shared by parallel tests.
 const POOL_SIZE: u32 = 5;
 
-/// A database created for one test (`carelog_test_<uuid>`), with a pool connected to it.
-/// Dropping it drops the database `WITH (FORCE)`, best effort: a database left behind by a
-/// crashed test run is harmless and carries the prefix, so it is easy to spot.
+/// How old a test database left behind (its process killed before the drop) must be before
+/// the next test run drops it: far longer than any run, so another run's databases on a shared
+/// server are never touched.
+pub const STALE_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The prefix of every test database's name.
+const PREFIX: &str = "carelog_test_";
+
+/// A database created for one test (`carelog_test_<unix seconds>_<uuid>`), with a pool
+/// connected to it. Dropping it drops the database `WITH (FORCE)`, best effort. One whose
+/// process was killed first stays behind, and the first `create` of a later process drops
+/// every test database older than [`STALE_AFTER`] ([`TestDatabase::sweep_stale`]).
 pub struct TestDatabase {
     name: String,
     url: String,
@@ -32,10 +41,23 @@ impl TestDatabase {
     pub async fn create() -> anyhow::Result<TestDatabase> {
         let server_url =
             std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.to_owned());
-        let name = format!("carelog_test_{}", uuid::Uuid::new_v4().simple());
+        let name = format!(
+            "{PREFIX}{}_{}",
+            unix_seconds(SystemTime::now()),
+            uuid::Uuid::new_v4().simple()
+        );
         let url = with_database(&server_url, &name)?;
 
         let mut admin = connect(&server_url).await?;
+        static SWEPT: std::sync::Once = std::sync::Once::new();
+        let mut sweep = false;
+        SWEPT.call_once(|| sweep = true);
+        if sweep {
+            // Best effort: a database that cannot be dropped now is tried again next run.
+            if let Err(error) = sweep_stale(&mut admin, SystemTime::now(), STALE_AFTER).await {
+                eprintln!("carelog-testkit: stale test databases not swept: {error:#}");
+            }
+        }
         let created = sqlx::raw_sql(&format!(r#"CREATE DATABASE "{name}""#))
             .execute(&mut admin)
             .await
@@ -77,10 +99,63 @@ impl TestDatabase {
         &self.pool
     }
 
-    /// The database's name, `carelog_test_<uuid>`.
+    /// The database's name, `carelog_test_<unix seconds>_<uuid>`.
     pub fn name(&self) -> &str {
         &self.name
     }
+
+    /// The server's URL (`DATABASE_URL`) the database was created on.
+    pub fn server_url(&self) -> &str {
+        &self.server_url
+    }
+
+    /// Drops every test database on the server at `server_url` created more than `older_than`
+    /// before `now` (by the time in its name; names without one, from before the seventh
+    /// session, are left alone). Returns the names dropped.
+    pub async fn sweep_stale(
+        server_url: &str,
+        now: SystemTime,
+        older_than: Duration,
+    ) -> anyhow::Result<Vec<String>> {
+        let mut admin = connect(server_url).await?;
+        let swept = sweep_stale(&mut admin, now, older_than).await;
+        let _ = admin.close().await;
+        swept
+    }
+}
+
+async fn sweep_stale(
+    admin: &mut PgConnection,
+    now: SystemTime,
+    older_than: Duration,
+) -> anyhow::Result<Vec<String>> {
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT datname FROM pg_database WHERE starts_with(datname, $1)")
+            .bind(PREFIX)
+            .fetch_all(&mut *admin)
+            .await
+            .context("list the test databases")?;
+    let cutoff = unix_seconds(now).saturating_sub(older_than.as_secs());
+    let mut dropped = Vec::new();
+    for name in names {
+        let created = name
+            .strip_prefix(PREFIX)
+            .and_then(|rest| rest.split_once('_'))
+            .and_then(|(seconds, _)| seconds.parse::<u64>().ok());
+        if created.is_some_and(|created| created < cutoff) {
+            sqlx::raw_sql(&format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#))
+                .execute(&mut *admin)
+                .await
+                .with_context(|| format!("drop the stale test database {name}"))?;
+            dropped.push(name);
+        }
+    }
+    Ok(dropped)
+}
+
+fn unix_seconds(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs())
 }
 
 impl fmt::Debug for TestDatabase {

@@ -179,3 +179,51 @@ async fn test_databases_are_separate_and_dropped() -> anyhow::Result<()> {
     assert_eq!(remaining, 0, "{first_name} still exists after drop");
     Ok(())
 }
+
+#[tokio::test]
+async fn test_databases_left_behind_for_a_day_are_swept() -> anyhow::Result<()> {
+    let database = TestDatabase::create().await?;
+    let now = std::time::SystemTime::now();
+    let seconds = now.duration_since(std::time::UNIX_EPOCH)?.as_secs();
+    let stale_seconds = seconds - carelog_testkit::STALE_AFTER.as_secs() - 60;
+    let recent_seconds = seconds - carelog_testkit::STALE_AFTER.as_secs() + 60;
+    let stale = format!(
+        "carelog_test_{stale_seconds}_{}",
+        uuid::Uuid::new_v4().simple()
+    );
+    let recent = format!(
+        "carelog_test_{recent_seconds}_{}",
+        uuid::Uuid::new_v4().simple()
+    );
+    for name in [&stale, &recent] {
+        sqlx::raw_sql(&format!(r#"CREATE DATABASE "{name}""#))
+            .execute(database.pool())
+            .await?;
+    }
+    let dropped =
+        TestDatabase::sweep_stale(database.server_url(), now, carelog_testkit::STALE_AFTER).await?;
+    assert!(dropped.contains(&stale), "{dropped:?}");
+    assert!(!dropped.contains(&recent), "{dropped:?}");
+    assert!(!dropped.iter().any(|name| name == database.name()));
+    let exists = |name: String| {
+        let pool = database.pool().clone();
+        async move {
+            sqlx::query_scalar::<_, bool>(
+                "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)",
+            )
+            .bind(name)
+            .fetch_one(&pool)
+            .await
+        }
+    };
+    ensure!(!exists(stale).await?, "the stale database is still there");
+    ensure!(
+        exists(recent.clone()).await?,
+        "the recent database was dropped"
+    );
+    ensure!(exists(database.name().to_owned()).await?);
+    sqlx::raw_sql(&format!(r#"DROP DATABASE "{recent}""#))
+        .execute(database.pool())
+        .await?;
+    Ok(())
+}
