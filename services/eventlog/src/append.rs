@@ -190,9 +190,10 @@ impl CareLog {
     /// where several may be on one aggregate (a bulk import of clinic history, say): the first
     /// commit of an aggregate is appended after its head in `heads` (an aggregate not there is
     /// new: [`AggregateHead::EMPTY`]), each later one after the commit before it, whose
-    /// acknowledgement it waits for only if that is still outstanding. So the pipeline never
-    /// drains between one aggregate's commits as it would between calls of
-    /// [`CareLog::append_pipelined`], and every append still names the position it follows.
+    /// acknowledgement it waits for only if that is still outstanding. So with more aggregates
+    /// than commits in flight the pipeline never drains between one aggregate's commits, as it
+    /// would between calls of [`CareLog::append_pipelined`], and every append still names the
+    /// position it follows.
     ///
     /// Returns the outcomes in input order, and leaves in `heads` each aggregate's head after
     /// its last commit that was appended. Once a commit of an aggregate is not appended (a

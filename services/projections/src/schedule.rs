@@ -19,7 +19,8 @@
 //! corrected event is shown corrected, as its event is, and never turns into a missed dose;
 //! neither does a hint whose dose was cancelled, whose course ended by its due date, or whose
 //! course was withdrawn (its start corrected and the course not started again: there is no
-//! schedule left to miss).
+//! schedule left to miss; an amended start is normally followed at once by the new one, and
+//! from then on the hints count again).
 
 use carelog_schemas::values::Scope;
 use serde_json::json;

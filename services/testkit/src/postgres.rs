@@ -138,19 +138,40 @@ async fn sweep_stale(
     let cutoff = unix_seconds(now).saturating_sub(older_than.as_secs());
     let mut dropped = Vec::new();
     for name in names {
-        let created = name
-            .strip_prefix(PREFIX)
-            .and_then(|rest| rest.split_once('_'))
-            .and_then(|(seconds, _)| seconds.parse::<u64>().ok());
-        if created.is_some_and(|created| created < cutoff) {
-            sqlx::raw_sql(&format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#))
-                .execute(&mut *admin)
-                .await
-                .with_context(|| format!("drop the stale test database {name}"))?;
-            dropped.push(name);
+        // Only names this harness makes (digits, then a simple uuid): nothing else is dropped,
+        // and nothing but those characters reaches the statement.
+        let Some(created) = created_at(&name) else {
+            continue;
+        };
+        if created >= cutoff {
+            continue;
+        }
+        let dropping = sqlx::raw_sql(&format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#))
+            .execute(&mut *admin)
+            .await;
+        match dropping {
+            Ok(_) => dropped.push(name),
+            // One that cannot be dropped (another role's, on a shared server) must not keep
+            // the others.
+            Err(error) => {
+                eprintln!("carelog-testkit: stale test database {name} not dropped: {error}")
+            }
         }
     }
     Ok(dropped)
+}
+
+/// The creation time (unix seconds) in a name `carelog_test_<unix seconds>_<32 hex digits>`;
+/// `None` for any other name.
+fn created_at(name: &str) -> Option<u64> {
+    let (seconds, id) = name.strip_prefix(PREFIX)?.split_once('_')?;
+    let well_formed = !seconds.is_empty()
+        && seconds.bytes().all(|byte| byte.is_ascii_digit())
+        && id.len() == 32
+        && id
+            .bytes()
+            .all(|byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f'));
+    well_formed.then(|| seconds.parse().ok()).flatten()
 }
 
 fn unix_seconds(time: SystemTime) -> u64 {
@@ -270,7 +291,27 @@ fn redacted(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{redacted, with_database};
+    use super::{created_at, redacted, with_database};
+
+    #[test]
+    fn only_names_the_harness_makes_carry_a_creation_time() {
+        let id = "0720d1eeaecf4e4b94af2dec4674c877";
+        assert_eq!(
+            created_at(&format!("carelog_test_1763780000_{id}")),
+            Some(1_763_780_000)
+        );
+        for name in [
+            format!("carelog_test_{id}"),
+            "carelog_test_1_keep".to_owned(),
+            format!("carelog_test_1_{id}\"; DROP TABLE x; --"),
+            format!("carelog_test__{id}"),
+            format!("carelog_test_12a_{id}"),
+            format!("carelog_test_1_{}", id.to_uppercase()),
+            format!("carelog_1_{id}"),
+        ] {
+            assert_eq!(created_at(&name), None, "{name}");
+        }
+    }
 
     fn check_with_database(server_url: &str, expected: &str) {
         assert_eq!(

@@ -202,7 +202,8 @@ async fn test_databases_left_behind_for_a_day_are_swept() -> anyhow::Result<()> 
     }
     let dropped =
         TestDatabase::sweep_stale(database.server_url(), now, carelog_testkit::STALE_AFTER).await?;
-    assert!(dropped.contains(&stale), "{dropped:?}");
+    // (Another process's first `create` may have swept `stale` already: what counts is that it
+    // is gone and the others are not.)
     assert!(!dropped.contains(&recent), "{dropped:?}");
     assert!(!dropped.iter().any(|name| name == database.name()));
     let exists = |name: String| {
