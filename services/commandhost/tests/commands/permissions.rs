@@ -495,6 +495,85 @@ async fn only_the_carelog_user_may_create_or_change_the_care_stream() -> Result<
 }
 
 #[tokio::test]
+async fn only_the_projector_may_use_its_durable_consumer() -> Result<()> {
+    let system = AuthorizedSystem::start().await?;
+    // The projector's consumer, as `carelog projections run` creates it.
+    let projections = system.server.client_as(NatsUser::Projections).await?;
+    let stream = async_nats::jetstream::new(projections)
+        .get_stream("CARE")
+        .await?;
+    let durable = async_nats::jetstream::consumer::pull::Config {
+        durable_name: Some("projections".to_owned()),
+        ..Default::default()
+    };
+    stream.create_consumer(durable.clone()).await?;
+    let users = [
+        NatsUser::Dose,
+        NatsUser::Consent,
+        NatsUser::Target,
+        NatsUser::Observation,
+        NatsUser::Auditor,
+    ];
+    let attempts = users.map(|user| {
+        let server = &system.server;
+        let durable = durable.clone();
+        async move {
+            let client = server.client_as(user).await?;
+            let stream = async_nats::jetstream::new(client)
+                .get_stream("CARE")
+                .await?;
+            // A refused request is dropped by the server: it fails or goes unanswered (2 s).
+            let within = |future| tokio::time::timeout(Duration::from_secs(2), future);
+            let replaced = within(Box::pin(async {
+                stream
+                    .create_consumer(durable)
+                    .await
+                    .map(|_| ())
+                    .map_err(anyhow::Error::from)
+            }) as futures::future::BoxFuture<'_, Result<()>>)
+            .await;
+            let deleted = within(Box::pin(async {
+                stream
+                    .delete_consumer("projections")
+                    .await
+                    .map(|_| ())
+                    .map_err(anyhow::Error::from)
+            }))
+            .await;
+            // Its own ephemeral consumers (aggregate loads, replays) stay its to delete.
+            let own = stream
+                .create_consumer(async_nats::jetstream::consumer::pull::Config::default())
+                .await?;
+            let own_name = own.cached_info().name.clone();
+            stream.delete_consumer(&own_name).await?;
+            anyhow::Ok((
+                user,
+                matches!(replaced, Ok(Ok(()))),
+                matches!(deleted, Ok(Ok(()))),
+            ))
+        }
+    });
+    for outcome in futures::future::join_all(attempts).await {
+        let (user, replaced, deleted) = outcome?;
+        assert!(
+            !replaced,
+            "{} could replace the projector's consumer",
+            user.name()
+        );
+        assert!(
+            !deleted,
+            "{} could delete the projector's consumer",
+            user.name()
+        );
+    }
+    assert_eq!(
+        stream.consumer_info("projections").await?.name,
+        "projections"
+    );
+    system.stop().await
+}
+
+#[tokio::test]
 async fn a_service_started_before_the_stream_exists_says_how_to_set_it_up() -> Result<()> {
     let server = NatsServer::start_with_authorization().await?;
     let config = dose_service_config(&server);
