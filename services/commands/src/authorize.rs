@@ -31,7 +31,12 @@ pub fn require_role(actor: Actor, allowed: &[Role], command: &str) -> Result<(),
     Err(CommandError::forbidden(
         "role_may_issue",
         format!(
-            "a {} may not issue {command}; it is for: {}",
+            "{} {} may not issue {command}; it is for: {}",
+            if actor.role == Role::Auditor {
+                "an"
+            } else {
+                "a"
+            },
             actor.role,
             allowed.join(", ")
         ),
@@ -100,4 +105,31 @@ pub fn require_therapist_consent(
         ),
     )
     .at("actor.party_id"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_role_is_named_with_its_article_and_the_roles_the_command_is_for() {
+        let refused = |role| {
+            let actor = Actor {
+                role,
+                party_id: PartyId::new_random(),
+            };
+            require_role(actor, &[Role::Clinic], "record")
+                .err()
+                .map(|error| error.message)
+        };
+        assert_eq!(
+            refused(Role::Auditor).as_deref(),
+            Some("an auditor may not issue record; it is for: clinic")
+        );
+        assert_eq!(
+            refused(Role::Patient).as_deref(),
+            Some("a patient may not issue record; it is for: clinic")
+        );
+        assert_eq!(refused(Role::Clinic), None);
+    }
 }
