@@ -63,12 +63,22 @@ async fn connect_care_log(config: &Config) -> Result<CareLog> {
 
 /// Connects to NATS, sets up the care stream, and returns both the connection and the log.
 async fn connect(config: &Config) -> Result<(async_nats::Client, CareLog)> {
-    let (client, shown_url) = nats_client(config).await?;
-    let connect = CareLog::connect(client.clone(), config.care_log_config());
-    tokio::time::timeout(Duration::from_secs(30), connect)
+    let (client, shown_url, refusals) = nats_client(config).await?;
+    let connect = async {
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            CareLog::connect(client.clone(), config.care_log_config()),
+        )
         .await
         .with_context(|| format!("NATS at {shown_url} did not answer within 30 s"))?
         .context("set up the care stream")
+    };
+    refusals
+        .unless_refused(
+            connect,
+            "only the `carelog` user creates the care stream or restores its settings",
+        )
+        .await
         .map(|care_log| (client, care_log))
 }
 
@@ -76,7 +86,7 @@ async fn connect(config: &Config) -> Result<(async_nats::Client, CareLog)> {
 /// stream whose settings would lose history (`CareLog::open_checked`), as the projections'
 /// commands do; unchecked, what the read-only auditor's `verify` does (`CareLog::open`).
 async fn open_care_log(config: &Config, checked: bool) -> Result<CareLog> {
-    let (client, shown_url) = nats_client(config).await?;
+    let (client, shown_url, refusals) = nats_client(config).await?;
     let care_log_config = config.care_log_config();
     let open = async move {
         if checked {
@@ -85,10 +95,51 @@ async fn open_care_log(config: &Config, checked: bool) -> Result<CareLog> {
             CareLog::open(client, care_log_config).await
         }
     };
-    tokio::time::timeout(Duration::from_secs(30), open)
+    let open = async {
+        tokio::time::timeout(Duration::from_secs(30), open)
+            .await
+            .with_context(|| format!("NATS at {shown_url} did not answer within 30 s"))?
+            .context("open the care stream")
+    };
+    refusals
+        .unless_refused(
+            open,
+            "this user may not read that stream: check CARELOG_STREAM and the user's permissions",
+        )
         .await
-        .with_context(|| format!("NATS at {shown_url} did not answer within 30 s"))?
-        .context("open the care stream")
+}
+
+/// What the NATS server refused this connection (a permissions violation). The server drops a
+/// refused request, so the request itself would only time out: without this, a user without
+/// the right would wait and then read "did not answer".
+#[derive(Debug, Clone)]
+struct Refusals(std::sync::Arc<tokio::sync::watch::Sender<Option<String>>>);
+
+impl Refusals {
+    fn new() -> Self {
+        Refusals(std::sync::Arc::new(tokio::sync::watch::Sender::new(None)))
+    }
+
+    fn record(&self, refusal: String) {
+        self.0.send_replace(Some(refusal));
+    }
+
+    /// `work`'s outcome, or, as soon as the server refuses this connection something, an error
+    /// naming the refusal, with `hint`.
+    async fn unless_refused<T>(
+        &self,
+        work: impl Future<Output = Result<T>>,
+        hint: &str,
+    ) -> Result<T> {
+        let mut refused = self.0.subscribe();
+        tokio::select! {
+            outcome = work => outcome,
+            Ok(refusal) = refused.wait_for(Option::is_some) => {
+                let refusal = refusal.clone().unwrap_or_default();
+                anyhow::bail!("the NATS server refused this user: {refusal} ({hint})")
+            }
+        }
+    }
 }
 
 /// Creates the care stream or restores its settings (`CareLog::connect`), prints where it
@@ -108,17 +159,32 @@ pub async fn setup(config: Config) -> Result<()> {
     Ok(())
 }
 
-/// A NATS connection to `NATS_URL` (a login in the URL included), and the URL to show.
-async fn nats_client(config: &Config) -> Result<(async_nats::Client, String)> {
+/// A NATS connection to `NATS_URL` (a login in the URL included), the URL to show, and what the
+/// server refuses the connection.
+async fn nats_client(config: &Config) -> Result<(async_nats::Client, String, Refusals)> {
     let shown_url = carelog_commands::redact_nats_url(&config.nats_url);
     let (options, servers) = carelog_commands::nats_connect_options(&config.nats_url)?;
+    let refusals = Refusals::new();
+    let recorder = refusals.clone();
     let client = options
         .name("carelog")
         .retry_on_initial_connect()
+        .event_callback(move |event| {
+            let recorder = recorder.clone();
+            async move {
+                if let async_nats::Event::ServerError(error) = &event {
+                    let said = error.to_string();
+                    if said.to_lowercase().contains("permissions violation") {
+                        recorder.record(said);
+                    }
+                }
+                tracing::debug!(%event, "NATS connection event");
+            }
+        })
         .connect(servers)
         .await
         .with_context(|| format!("connect to NATS at {shown_url}"))?;
-    Ok((client, shown_url))
+    Ok((client, shown_url, refusals))
 }
 
 /// Runs the system until `shutdown` completes: the care log, the four command services (its

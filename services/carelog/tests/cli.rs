@@ -217,3 +217,33 @@ async fn the_projections_run_alone_as_their_own_nats_user() -> Result<()> {
     assert!(exit.success(), "carelog projections run exited with {exit}");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_user_without_the_right_is_told_the_server_refused_it() -> Result<()> {
+    let server = NatsServer::start_with_authorization().await?;
+    // Setting the care stream up is the carelog user's alone: the auditor is refused, and the
+    // refusal, not a bare timeout, is what it reads.
+    let setup = carelog(&server.url_as(NatsUser::Auditor))
+        .arg("setup")
+        .output()?;
+    assert!(!setup.status.success(), "the auditor set the stream up");
+    let said = String::from_utf8_lossy(&setup.stdout).to_lowercase();
+    assert!(
+        said.contains("refused this user")
+            && said.contains("permissions violation")
+            && said.contains("only the `carelog` user"),
+        "{said}"
+    );
+    // A stream the authorization file does not name.
+    let verify = carelog(&server.url_as(NatsUser::Auditor))
+        .env("CARELOG_STREAM", "NOPE")
+        .arg("verify")
+        .output()?;
+    assert!(!verify.status.success());
+    let said = String::from_utf8_lossy(&verify.stdout).to_lowercase();
+    assert!(
+        said.contains("permissions violation") && said.contains("carelog_stream"),
+        "{said}"
+    );
+    Ok(())
+}
