@@ -74,7 +74,7 @@ async fn connect(config: &Config) -> Result<(async_nats::Client, CareLog)> {
         .context("set up the care stream")
     };
     refusals
-        .unless_refused(
+        .unless_anything_refused(
             connect,
             "only the `carelog` user creates the care stream or restores its settings",
         )
@@ -102,44 +102,11 @@ async fn open_care_log(config: &Config, checked: bool) -> Result<CareLog> {
             .context("open the care stream")
     };
     refusals
-        .unless_refused(
+        .unless_anything_refused(
             open,
             "this user may not read that stream: check CARELOG_STREAM and the user's permissions",
         )
         .await
-}
-
-/// What the NATS server refused this connection (a permissions violation). The server drops a
-/// refused request, so the request itself would only time out: without this, a user without
-/// the right would wait and then read "did not answer".
-#[derive(Debug, Clone)]
-struct Refusals(std::sync::Arc<tokio::sync::watch::Sender<Option<String>>>);
-
-impl Refusals {
-    fn new() -> Self {
-        Refusals(std::sync::Arc::new(tokio::sync::watch::Sender::new(None)))
-    }
-
-    fn record(&self, refusal: String) {
-        self.0.send_replace(Some(refusal));
-    }
-
-    /// `work`'s outcome, or, as soon as the server refuses this connection something, an error
-    /// naming the refusal, with `hint`.
-    async fn unless_refused<T>(
-        &self,
-        work: impl Future<Output = Result<T>>,
-        hint: &str,
-    ) -> Result<T> {
-        let mut refused = self.0.subscribe();
-        tokio::select! {
-            outcome = work => outcome,
-            Ok(refusal) = refused.wait_for(Option::is_some) => {
-                let refusal = refusal.clone().unwrap_or_default();
-                anyhow::bail!("the NATS server refused this user: {refusal} ({hint})")
-            }
-        }
-    }
 }
 
 /// Creates the care stream or restores its settings (`CareLog::connect`), prints where it
@@ -161,26 +128,15 @@ pub async fn setup(config: Config) -> Result<()> {
 
 /// A NATS connection to `NATS_URL` (a login in the URL included), the URL to show, and what the
 /// server refuses the connection.
-async fn nats_client(config: &Config) -> Result<(async_nats::Client, String, Refusals)> {
+async fn nats_client(
+    config: &Config,
+) -> Result<(async_nats::Client, String, carelog_commands::Refusals)> {
     let shown_url = carelog_commands::redact_nats_url(&config.nats_url);
     let (options, servers) = carelog_commands::nats_connect_options(&config.nats_url)?;
-    let refusals = Refusals::new();
-    let recorder = refusals.clone();
+    let (options, refusals) = carelog_commands::Refusals::watching(options);
     let client = options
         .name("carelog")
         .retry_on_initial_connect()
-        .event_callback(move |event| {
-            let recorder = recorder.clone();
-            async move {
-                if let async_nats::Event::ServerError(error) = &event {
-                    let said = error.to_string();
-                    if said.to_lowercase().contains("permissions violation") {
-                        recorder.record(said);
-                    }
-                }
-                tracing::debug!(%event, "NATS connection event");
-            }
-        })
         .connect(servers)
         .await
         .with_context(|| format!("connect to NATS at {shown_url}"))?;

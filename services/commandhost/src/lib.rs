@@ -23,8 +23,10 @@ pub async fn run_all(
     config: Config,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
-    let (client, log) = config.connect("carelog-commands").await?;
-    serve_all(client, log, config.runtime, shutdown).await
+    let (client, log, refusals) = config.connect_watching("carelog-commands").await?;
+    refusals
+        .unless_subscription_refused(serve_all(client, log, config.runtime, shutdown))
+        .await
 }
 
 /// Serves the four command services on an existing connection until `shutdown` completes.

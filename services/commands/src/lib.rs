@@ -25,7 +25,7 @@ pub use runtime::{
     commit_id_for, execute, Context, NewEvent, Outcome, Request, RuntimeOptions, Service,
 };
 pub use server::{
-    run_service, serve, service_main, ServeError, ServiceConfig, COMMAND_SUBJECT_PREFIX,
+    run_service, serve, service_main, Refusals, ServeError, ServiceConfig, COMMAND_SUBJECT_PREFIX,
     REPLAYED_HEADER,
 };
 

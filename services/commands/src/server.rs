@@ -33,7 +33,94 @@ pub enum ServeError {
     CareLog(#[from] carelog_eventlog::SetupError),
     #[error("subscribe to {subject}: {reason}")]
     Subscribe { subject: String, reason: String },
+    /// The NATS server refused the connection a subscription the service needs (its user is
+    /// not this service's): it would otherwise look ready and never receive a command.
+    #[error("the NATS server refused this user: {reason} ({hint})")]
+    Refused { reason: String, hint: &'static str },
 }
+
+/// What the NATS server refused a connection. The server refuses a request or a subscription
+/// with an error on the connection, not to the requester or the subscriber, which just hear
+/// nothing: a service on another service's login would look ready and serve nothing, or wait
+/// for a stream it may not read.
+#[derive(Debug, Clone)]
+pub struct Refusals {
+    /// The last refusal of any kind.
+    any: Arc<tokio::sync::watch::Sender<Option<String>>>,
+    /// The last refused subscription.
+    subscription: Arc<tokio::sync::watch::Sender<Option<String>>>,
+}
+
+impl Refusals {
+    /// `options` that record what the server refuses the connection, and the record.
+    pub fn watching(options: async_nats::ConnectOptions) -> (async_nats::ConnectOptions, Self) {
+        let refusals = Refusals {
+            any: Arc::new(tokio::sync::watch::Sender::new(None)),
+            subscription: Arc::new(tokio::sync::watch::Sender::new(None)),
+        };
+        let recorder = refusals.clone();
+        let options = options.event_callback(move |event| {
+            let recorder = recorder.clone();
+            async move {
+                if let async_nats::Event::ServerError(error) = &event {
+                    let said = error.to_string();
+                    let lower = said.to_lowercase();
+                    if lower.contains("permissions violation") {
+                        if lower.contains("for subscription") {
+                            recorder.subscription.send_replace(Some(said.clone()));
+                        }
+                        recorder.any.send_replace(Some(said));
+                    }
+                }
+                tracing::debug!(%event, "NATS connection event");
+            }
+        });
+        (options, refusals)
+    }
+
+    /// Completes with the first refusal on `channel`, whenever it came.
+    async fn first(
+        channel: &tokio::sync::watch::Sender<Option<String>>,
+        hint: &'static str,
+    ) -> ServeError {
+        let mut refused = channel.subscribe();
+        // Never an error: `self` holds the sender.
+        let reason = refused
+            .wait_for(Option::is_some)
+            .await
+            .map(|reason| reason.clone().unwrap_or_default())
+            .unwrap_or_default();
+        ServeError::Refused { reason, hint }
+    }
+
+    /// `work`'s outcome, unless the server refuses the connection anything first (the error
+    /// then names the refusal, and `hint`): for setting up, where every request is needed.
+    pub async fn unless_anything_refused<T, E: From<ServeError>>(
+        &self,
+        work: impl Future<Output = Result<T, E>>,
+        hint: &'static str,
+    ) -> Result<T, E> {
+        tokio::select! {
+            outcome = work => outcome,
+            refused = Self::first(&self.any, hint) => Err(refused.into()),
+        }
+    }
+
+    /// `serving`'s outcome, unless the server refuses a subscription first: a refused publish
+    /// fails one command, a refused subscription the whole service.
+    pub async fn unless_subscription_refused(
+        &self,
+        serving: impl Future<Output = Result<(), ServeError>>,
+    ) -> Result<(), ServeError> {
+        tokio::select! {
+            outcome = serving => outcome,
+            refused = Self::first(&self.subscription, SERVICE_LOGIN_HINT) => Err(refused),
+        }
+    }
+}
+
+/// What to check when the server refuses a service's connection.
+const SERVICE_LOGIN_HINT: &str = "is NATS_URL's login this service's own user?";
 
 /// Where a service finds NATS and the care log, and how it runs.
 #[derive(Debug, Clone)]
@@ -82,11 +169,22 @@ impl ServiceConfig {
     /// family and read the stream, not manage it, and a stream whose settings would lose
     /// history is refused (`CareLog::open_checked`).
     pub async fn connect(&self, name: &str) -> Result<(async_nats::Client, CareLog), ServeError> {
+        let (client, log, _refusals) = self.connect_watching(name).await?;
+        Ok((client, log))
+    }
+
+    /// [`ServiceConfig::connect`], and what the server refuses the connection: serve within
+    /// [`Refusals::unless_subscription_refused`].
+    pub async fn connect_watching(
+        &self,
+        name: &str,
+    ) -> Result<(async_nats::Client, CareLog, Refusals), ServeError> {
         let (options, servers) =
             nats_connect_options(&self.nats_url).map_err(|error| ServeError::Connect {
                 url: error.url.clone(),
                 reason: error.reason,
             })?;
+        let (options, refusals) = Refusals::watching(options);
         let client = options
             .name(name)
             .retry_on_initial_connect()
@@ -96,8 +194,17 @@ impl ServiceConfig {
                 url: redact_nats_url(&self.nats_url),
                 reason: error.to_string(),
             })?;
-        let log = CareLog::open_checked(client.clone(), self.care_log.clone()).await?;
-        Ok((client, log))
+        let log = refusals
+            .unless_anything_refused(
+                async {
+                    CareLog::open_checked(client.clone(), self.care_log.clone())
+                        .await
+                        .map_err(ServeError::from)
+                },
+                SERVICE_LOGIN_HINT,
+            )
+            .await?;
+        Ok((client, log, refusals))
     }
 }
 
@@ -108,8 +215,18 @@ pub async fn run_service<S: Service>(
     config: ServiceConfig,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
-    let (client, log) = config.connect(&format!("carelog-{}", S::NAME)).await?;
-    serve(Arc::new(service), client, log, config.runtime, shutdown).await
+    let (client, log, refusals) = config
+        .connect_watching(&format!("carelog-{}", S::NAME))
+        .await?;
+    refusals
+        .unless_subscription_refused(serve(
+            Arc::new(service),
+            client,
+            log,
+            config.runtime,
+            shutdown,
+        ))
+        .await
 }
 
 /// What every service binary's `main` does: tracing from `RUST_LOG` (default `info`), the

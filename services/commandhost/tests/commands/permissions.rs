@@ -356,6 +356,48 @@ async fn the_dose_service_serves_commands_as_its_own_user_from_a_nats_url() -> R
 }
 
 #[tokio::test]
+async fn a_service_on_another_services_login_stops_saying_so_instead_of_serving_nothing(
+) -> Result<()> {
+    let server = NatsServer::start_with_authorization().await?;
+    CareLog::connect(server.client().await?, CareLogConfig::default()).await?;
+    // The dose service, deployed with the consent service's login by mistake: it may open the
+    // log, but its command subscription is refused.
+    let config = ServiceConfig {
+        nats_url: server.url_as(NatsUser::Consent),
+        ..dose_service_config(&server)
+    };
+    let stopped = tokio::time::timeout(
+        WAIT,
+        carelog_commands::run_service(DoseService, config, std::future::pending()),
+    )
+    .await
+    .context("the dose service kept running on the consent service's login")?;
+    match stopped {
+        Err(error @ ServeError::Refused { .. }) => {
+            let said = error.to_string();
+            assert!(
+                said.contains("care.cmd.dose.*") && said.contains("NATS_URL"),
+                "{said}"
+            );
+        }
+        other => bail!("expected a refusal, got {other:?}"),
+    }
+    // The four services in one process on a client kind's login: the same.
+    let config = ServiceConfig {
+        nats_url: server.url_as(NatsUser::Clinic),
+        ..dose_service_config(&server)
+    };
+    let all = tokio::time::timeout(
+        WAIT,
+        carelog_commandhost::run_all(config, std::future::pending()),
+    )
+    .await
+    .context("the services kept running on a clinic login")?;
+    assert!(all.is_err(), "{all:?}");
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_service_user_cannot_take_another_familys_commands_and_anonymous_clients_are_refused(
 ) -> Result<()> {
     let server = NatsServer::start_with_authorization().await?;
