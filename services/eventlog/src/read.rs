@@ -379,6 +379,7 @@ impl CareLog {
         let consumer = self
             .stream_handle()
             .create_consumer(pull::Config {
+                name: Some(ephemeral_consumer_name()),
                 filter_subject: key.subject(),
                 deliver_policy: DeliverPolicy::All,
                 ack_policy: AckPolicy::None,
@@ -498,6 +499,7 @@ impl CareLog {
         let consumer = self
             .stream_handle()
             .create_consumer(pull::OrderedConfig {
+                name: Some(ephemeral_consumer_name()),
                 filter_subject: filter_subject.unwrap_or_default(),
                 deliver_policy,
                 ..Default::default()
@@ -563,4 +565,12 @@ pub(crate) fn until_position(entries: RawStream, until: u64, idle_timeout: Durat
         // Fused: a caller that reads in batches may poll once more after the end.
         .fuse(),
     )
+}
+
+/// A fresh name for a short-lived consumer. Named, it is created on
+/// `$JS.API.CONSUMER.CREATE.<stream>.<name>[.<filter>]`, so the NATS users that read the log
+/// need no right to the nameless `$JS.API.CONSUMER.CREATE.<stream>`, through which a request
+/// naming the projector's durable consumer in its body could change that consumer.
+fn ephemeral_consumer_name() -> String {
+    format!("carelog-read-{}", uuid::Uuid::new_v4().simple())
 }

@@ -549,6 +549,7 @@ async fn only_the_projector_may_use_its_durable_consumer() -> Result<()> {
         ..Default::default()
     };
     stream.create_consumer(durable.clone()).await?;
+    let created = stream.consumer_info("projections").await?.config.clone();
     let users = [
         NatsUser::Dose,
         NatsUser::Consent,
@@ -561,7 +562,7 @@ async fn only_the_projector_may_use_its_durable_consumer() -> Result<()> {
         let durable = durable.clone();
         async move {
             let client = server.client_as(user).await?;
-            let stream = async_nats::jetstream::new(client)
+            let stream = async_nats::jetstream::new(client.clone())
                 .get_stream("CARE")
                 .await?;
             // A refused request is dropped by the server: it fails or goes unanswered (2 s).
@@ -582,9 +583,26 @@ async fn only_the_projector_may_use_its_durable_consumer() -> Result<()> {
                     .map_err(anyhow::Error::from)
             }))
             .await;
-            // Its own ephemeral consumers (aggregate loads, replays) stay its to delete.
+            // The nameless create, whose body could name the projector's consumer: refused.
+            let body = json!({
+                "stream_name": "CARE",
+                "config": { "name": "projections", "ack_policy": "explicit", "max_ack_pending": 1 },
+            });
+            let nameless = within(Box::pin(async {
+                client
+                    .request("$JS.API.CONSUMER.CREATE.CARE", body.to_string().into())
+                    .await
+                    .map(|_| ())
+                    .map_err(anyhow::Error::from)
+            }))
+            .await;
+            // Its own short-lived consumers (aggregate loads, replays), named, stay its to make
+            // and delete.
             let own = stream
-                .create_consumer(async_nats::jetstream::consumer::pull::Config::default())
+                .create_consumer(async_nats::jetstream::consumer::pull::Config {
+                    name: Some(format!("own-{}", user.name())),
+                    ..Default::default()
+                })
                 .await?;
             let own_name = own.cached_info().name.clone();
             stream.delete_consumer(&own_name).await?;
@@ -592,11 +610,17 @@ async fn only_the_projector_may_use_its_durable_consumer() -> Result<()> {
                 user,
                 matches!(replaced, Ok(Ok(()))),
                 matches!(deleted, Ok(Ok(()))),
+                matches!(nameless, Ok(Ok(()))),
             ))
         }
     });
     for outcome in futures::future::join_all(attempts).await {
-        let (user, replaced, deleted) = outcome?;
+        let (user, replaced, deleted, nameless) = outcome?;
+        assert!(
+            !nameless,
+            "{} could create a consumer without naming it in the subject",
+            user.name()
+        );
         assert!(
             !replaced,
             "{} could replace the projector's consumer",
@@ -608,10 +632,10 @@ async fn only_the_projector_may_use_its_durable_consumer() -> Result<()> {
             user.name()
         );
     }
-    assert_eq!(
-        stream.consumer_info("projections").await?.name,
-        "projections"
-    );
+    let info = stream.consumer_info("projections").await?;
+    assert_eq!(info.name, "projections");
+    assert_eq!(info.config.max_ack_pending, created.max_ack_pending);
+    assert_eq!(info.config.durable_name, created.durable_name);
     system.stop().await
 }
 
