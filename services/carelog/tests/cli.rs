@@ -234,6 +234,20 @@ async fn a_user_without_the_right_is_told_the_server_refused_it() -> Result<()> 
             && said.contains("only the `carelog` user"),
         "{said}"
     );
+    // A wrong password: said at once, not after a timeout.
+    let wrong = carelog(
+        &server
+            .url_as(NatsUser::Carelog)
+            .replace("carelog-dev-only", "wrong"),
+    )
+    .arg("setup")
+    .output()?;
+    assert!(!wrong.status.success(), "set up with a wrong password");
+    let said = String::from_utf8_lossy(&wrong.stdout).to_lowercase();
+    assert!(
+        said.contains("authorization violation") && said.contains("password in nats_url"),
+        "{said}"
+    );
     // A stream the authorization file does not name.
     let verify = carelog(&server.url_as(NatsUser::Auditor))
         .env("CARELOG_STREAM", "NOPE")

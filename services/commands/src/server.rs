@@ -62,15 +62,22 @@ impl Refusals {
         let options = options.event_callback(move |event| {
             let recorder = recorder.clone();
             async move {
-                if let async_nats::Event::ServerError(error) = &event {
-                    let said = error.to_string();
-                    let lower = said.to_lowercase();
-                    if lower.contains("permissions violation") {
-                        if lower.contains("for subscription") {
-                            recorder.subscription.send_replace(Some(said.clone()));
-                        }
-                        recorder.any.send_replace(Some(said));
+                let said = match &event {
+                    async_nats::Event::ServerError(error) => error.to_string(),
+                    async_nats::Event::ClientError(error) => error.to_string(),
+                    _ => String::new(),
+                };
+                let lower = said.to_lowercase();
+                if lower.contains("permissions violation") {
+                    if lower.contains("for subscription") {
+                        recorder.subscription.send_replace(Some(said.clone()));
                     }
+                    recorder.any.send_replace(Some(said));
+                } else if lower.contains("authorization violation") {
+                    // The login itself (a wrong user or password): nothing will work.
+                    recorder.any.send_replace(Some(format!(
+                        "{said}: the user or password in NATS_URL is wrong"
+                    )));
                 }
                 tracing::debug!(%event, "NATS connection event");
             }
