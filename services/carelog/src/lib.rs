@@ -64,22 +64,15 @@ async fn connect_care_log(config: &Config) -> Result<CareLog> {
 /// Connects to NATS, sets up the care stream, and returns both the connection and the log.
 async fn connect(config: &Config) -> Result<(async_nats::Client, CareLog)> {
     let (client, shown_url, refusals) = nats_client(config).await?;
-    let connect = async {
-        tokio::time::timeout(
-            Duration::from_secs(30),
-            CareLog::connect(client.clone(), config.care_log_config()),
-        )
-        .await
-        .with_context(|| format!("NATS at {shown_url} did not answer within 30 s"))?
-        .context("set up the care stream")
-    };
-    refusals
-        .unless_anything_refused(
-            connect,
-            "only the `carelog` user creates the care stream or restores its settings",
-        )
-        .await
-        .map(|care_log| (client, care_log))
+    set_up(
+        &refusals,
+        &shown_url,
+        CareLog::connect(client.clone(), config.care_log_config()),
+        "set up the care stream",
+        "only the `carelog` user creates the care stream or restores its settings",
+    )
+    .await
+    .map(|care_log| (client, care_log))
 }
 
 /// Connects to NATS and opens the care stream as it is, changing nothing. `checked`: refuse a
@@ -95,18 +88,32 @@ async fn open_care_log(config: &Config, checked: bool) -> Result<CareLog> {
             CareLog::open(client, care_log_config).await
         }
     };
-    let open = async {
-        tokio::time::timeout(Duration::from_secs(30), open)
+    set_up(
+        &refusals,
+        &shown_url,
+        open,
+        "open the care stream",
+        "this user may not read that stream: check CARELOG_STREAM and the user's permissions",
+    )
+    .await
+}
+
+/// `work` (setting up or opening the care log) within 30 s, failing at once with `hint` if the
+/// server refuses the connection anything meanwhile.
+async fn set_up<T, E: std::error::Error + Send + Sync + 'static>(
+    refusals: &carelog_commands::Refusals,
+    shown_url: &str,
+    work: impl Future<Output = Result<T, E>>,
+    what: &'static str,
+    hint: &'static str,
+) -> Result<T> {
+    let work = async {
+        tokio::time::timeout(Duration::from_secs(30), work)
             .await
             .with_context(|| format!("NATS at {shown_url} did not answer within 30 s"))?
-            .context("open the care stream")
+            .context(what)
     };
-    refusals
-        .unless_anything_refused(
-            open,
-            "this user may not read that stream: check CARELOG_STREAM and the user's permissions",
-        )
-        .await
+    refusals.unless_anything_refused(work, hint).await
 }
 
 /// Creates the care stream or restores its settings (`CareLog::connect`), prints where it
