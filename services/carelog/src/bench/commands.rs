@@ -10,6 +10,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use async_nats::Subject;
 use bytes::Bytes;
 use carelog_commands::RuntimeOptions;
 use carelog_eventlog::{CareLog, CareLogConfig};
@@ -54,6 +55,11 @@ const START_COURSE_SUBJECT: &str = "care.cmd.dose.start_course";
 /// The name of the services' threads (what Linux keeps of it: 15 bytes), by which their CPU
 /// time is told apart from the load generator's.
 const SERVICES: &str = "command services";
+/// The name of the bare responder's threads (counted as the services' CPU time).
+const BARE: &str = "bare responder";
+/// The bare responder's subjects: requests on `bench.bare.<patient index>`, its publishes on
+/// `raw.bare.<patient index>` (the raw baseline's stream).
+const BARE_REQUESTS: &str = "bench.bare";
 
 /// Starts the four command services on a runtime of their own (connected from it, so the
 /// connection's own tasks run there too).
@@ -64,6 +70,84 @@ fn start_services(url: String, threads: usize) -> Result<super::Background> {
             .context("connect the services")?;
         let log = CareLog::connect(client.clone(), CareLogConfig::default()).await?;
         carelog_commandhost::serve_all(client, log, RuntimeOptions::default(), stopped).await?;
+        Ok(())
+    })
+}
+
+/// The floor under any command service, measured beside ours: a responder that does nothing
+/// but what every accepted command needs from the server. For each request it publishes one
+/// raw message of the commit's size, with the two headers an append carries (message id and
+/// the expected last sequence of its subject), to its patient's own subject; waits for the
+/// acknowledgement; and replies with as many bytes as a carelog reply. It decides nothing,
+/// loads nothing and encodes nothing. It is built like the services (one subscription, the
+/// requests in progress polled together on a runtime of its own), so what it reaches is the
+/// most any command service can reach here.
+fn start_bare_responder(
+    url: String,
+    threads: usize,
+    commit_bytes: usize,
+    reply_bytes: usize,
+) -> Result<super::Background> {
+    super::Background::spawn(BARE, Some(threads), move |stopped| async move {
+        let client = async_nats::connect(url)
+            .await
+            .context("connect the bare responder")?;
+        let raw = async_nats::jetstream::new(client.clone());
+        let mut requests = client
+            .queue_subscribe(format!("{BARE_REQUESTS}.*"), BARE_REQUESTS.to_owned())
+            .await?;
+        let commit = Bytes::from(vec![0x5a; commit_bytes]);
+        let reply = Bytes::from(format!(
+            r#"{{"ok":true{}}}"#,
+            " ".repeat(reply_bytes.saturating_sub(11))
+        ));
+        // The requests in progress are polled by this one task: a `RefCell` is enough.
+        let last_sequences = std::cell::RefCell::new(std::collections::HashMap::new());
+        let respond = |request: async_nats::Message| {
+            let (raw, client, commit, reply) = (&raw, &client, commit.clone(), reply.clone());
+            let last_sequences = &last_sequences;
+            async move {
+                let patient = request
+                    .subject
+                    .as_str()
+                    .rsplit('.')
+                    .next()
+                    .unwrap_or_default();
+                let subject = format!("raw.bare.{patient}");
+                let expected = last_sequences.borrow().get(&subject).copied().unwrap_or(0);
+                let mut headers = async_nats::HeaderMap::new();
+                headers.insert("Nats-Msg-Id", Uuid::new_v4().to_string().as_str());
+                headers.insert(
+                    "Nats-Expected-Last-Subject-Sequence",
+                    expected.to_string().as_str(),
+                );
+                let ack = raw
+                    .publish_with_headers(subject.clone(), headers, commit)
+                    .await?
+                    .await?;
+                last_sequences.borrow_mut().insert(subject, ack.sequence);
+                let reply_to = request
+                    .reply
+                    .context("a bare request without a reply subject")?;
+                client.publish(reply_to, reply).await?;
+                anyhow::Ok(())
+            }
+        };
+        let mut running = FuturesUnordered::new();
+        let mut stopped = std::pin::pin!(stopped);
+        loop {
+            tokio::select! {
+                () = &mut stopped => break,
+                request = requests.next() => {
+                    let Some(request) = request else { break };
+                    running.push(respond(request));
+                }
+                Some(done) = running.next(), if !running.is_empty() => done?,
+            }
+        }
+        while let Some(done) = running.next().await {
+            done?;
+        }
         Ok(())
     })
 }
@@ -90,9 +174,12 @@ pub(crate) async fn run(
     // Untimed set-up: one course per patient (so each patient has a dose record, as a patient
     // recording their mood between doses has), which also warms the services up.
     let clinic = Uuid::new_v4();
-    let courses: Vec<(&'static str, Bytes)> = patients
+    let courses: Vec<(Subject, Bytes)> = patients
         .iter()
-        .map(|patient| (START_COURSE_SUBJECT, start_course(*patient, clinic)))
+        .map(|patient| {
+            let subject = Subject::from_static(START_COURSE_SUBJECT);
+            (subject, start_course(*patient, clinic))
+        })
         .collect();
     send_all(&client, courses, args.command_concurrency).await?;
     // Warm-up of the measured command, unmeasured.
@@ -102,34 +189,45 @@ pub(crate) async fn run(
         args.command_concurrency.min(8),
     )
     .await?;
+    // The bare responder mirrors one measured command: its reply's size and its commit's.
+    let (subject, body) = observations(&patients, 0, 1, MOOD).remove(0);
+    let reply_bytes = client.request(subject, body).await?.payload.len();
+    let commit_bytes = care_log
+        .jetstream()
+        .get_stream(&care_log.config().stream_name)
+        .await?
+        .get_last_raw_message_by_subject(&format!("care.observation.{}", patients[0]))
+        .await?
+        .payload
+        .len();
+    let bare_responder = start_bare_responder(server.url(), threads, commit_bytes, reply_bytes)?;
 
     let mut latencies = Histogram::<u64>::new(3)?;
-    let mut throughputs = Vec::new();
-    let mut cpu = CpuTime::default();
-    let mut measured = 0;
-    let mut symptom_throughputs = Vec::new();
-    let mut symptom_cpu = CpuTime::default();
+    let (mut mood, mut symptom, mut bare) = Default::default();
+    let pid = server.pid();
+    let concurrency = args.command_concurrency;
     let mut next = 200;
-    for _ in 0..args.command_repeats.max(1) {
+    for repeat in 0..args.command_repeats.max(1) {
         // Bodies are the workload, built before the clock starts (as raw payloads are).
         let requests = observations(&patients, next, args.command_sequential, MOOD);
         next += args.command_sequential;
         let (_, histogram) = send_all(&client, requests, 1).await?;
         latencies.add(histogram)?;
+        // The bare responder's run and the measured command's take turns at going first.
+        let mut bare_run = Some(bare_requests(&patients, args.command_throughput));
+        if let Some(requests) = bare_run.take_if(|_| repeat % 2 == 1) {
+            Throughput::measure(&mut bare, &client, pid, requests, concurrency).await?;
+        }
         let requests = observations(&patients, next, args.command_throughput, MOOD);
         next += args.command_throughput;
-        let before = CpuTime::now(server.pid());
-        let (elapsed, _) = send_all(&client, requests, args.command_concurrency).await?;
-        cpu = cpu.plus(CpuTime::now(server.pid()).minus(before));
-        measured += args.command_throughput;
-        throughputs.push(per_second(args.command_throughput, elapsed));
+        Throughput::measure(&mut mood, &client, pid, requests, concurrency).await?;
+        if let Some(requests) = bare_run {
+            Throughput::measure(&mut bare, &client, pid, requests, concurrency).await?;
+        }
         // The same with a red-flag symptom, whose decision reads the dose family too.
         let requests = observations(&patients, next, args.command_throughput, SYMPTOM);
         next += args.command_throughput;
-        let before = CpuTime::now(server.pid());
-        let (elapsed, _) = send_all(&client, requests, args.command_concurrency).await?;
-        symptom_cpu = symptom_cpu.plus(CpuTime::now(server.pid()).minus(before));
-        symptom_throughputs.push(per_second(args.command_throughput, elapsed));
+        Throughput::measure(&mut symptom, &client, pid, requests, concurrency).await?;
     }
     // Each command loads its aggregate through an ephemeral consumer; how many the server
     // still keeps says what every append and consumer creation is checked against.
@@ -142,6 +240,7 @@ pub(crate) async fn run(
         .state
         .consumer_count;
     services.stop().await?;
+    bare_responder.stop().await?;
 
     let p50 = latencies.value_at_quantile(0.50) as f64 / 1000.0;
     let p99 = latencies.value_at_quantile(0.99) as f64 / 1000.0;
@@ -164,8 +263,8 @@ pub(crate) async fn run(
         threads,
     );
     report(
-        &format!("(d) commands, concurrency {}", args.command_concurrency),
-        median(&mut throughputs),
+        &format!("(d) commands, concurrency {concurrency}"),
+        mood.rate(),
         raw_pipelined,
         THROUGHPUT_TARGET,
     );
@@ -173,14 +272,28 @@ pub(crate) async fn run(
         "    carelog: {MEASURED_SUBJECT} {{\"mood\": 6}} by the patient, reply received; \
          raw: pipelined JetStream publishes of (b)"
     );
-    print_cpu(cpu, measured, args.command_concurrency);
+    mood.print_cpu(concurrency);
+    println!(
+        "{:<44} {:>14.0} {:>14.0} {:>7.2}",
+        format!("    beside a bare responder, concurrency {concurrency}"),
+        mood.rate(),
+        bare.rate(),
+        mood.rate() / bare.rate(),
+    );
+    println!(
+        "    bare: one raw publish of the commit's {commit_bytes} bytes with an append's two \
+         headers, its ack awaited, a {reply_bytes}-byte reply, no decision: it reaches {:.2} of \
+         raw pipelined publishes, the most a command answered after its append can reach here",
+        bare.rate() / raw_pipelined,
+    );
+    bare.print_cpu(concurrency);
     report(
         "(d) same, a red-flag symptom (reads doses)",
-        median(&mut symptom_throughputs),
+        symptom.rate(),
         raw_pipelined,
         THROUGHPUT_TARGET,
     );
-    print_cpu(symptom_cpu, measured, args.command_concurrency);
+    symptom.print_cpu(concurrency);
     println!("    consumers alive on the care stream right after the last command: {consumers}");
     Ok(())
 }
@@ -204,7 +317,7 @@ async fn wait_until_serving(client: &async_nats::Client) -> Result<()> {
 /// acceptance; returns the time it took and each request's latency (µs, from send to reply).
 async fn send_all(
     client: &async_nats::Client,
-    requests: Vec<(&'static str, Bytes)>,
+    requests: Vec<(Subject, Bytes)>,
     concurrency: usize,
 ) -> Result<(Duration, Histogram<u64>)> {
     let mut latencies = Histogram::<u64>::new(3)?;
@@ -243,20 +356,54 @@ async fn send_all(
     Ok((started.elapsed(), latencies))
 }
 
-/// Prints the CPU time per command that `cpu` adds up over `commands` commands.
-fn print_cpu(cpu: CpuTime, commands: usize, concurrency: usize) {
-    let per_command = |nanos: u64| nanos as f64 / 1000.0 / commands.max(1) as f64;
-    let total = per_command(cpu.services + cpu.load_generator + cpu.nats_server);
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    println!(
-        "    CPU per command at concurrency {concurrency}: services {:.0} µs, load generator \
-         {:.0} µs, nats-server {:.0} µs; in all {total:.0} µs, so at most {:.0} commands/s on \
-         {cores} cores",
-        per_command(cpu.services),
-        per_command(cpu.load_generator),
-        per_command(cpu.nats_server),
-        1e6 * cores as f64 / total.max(f64::MIN_POSITIVE),
-    );
+/// The throughput runs of one kind of request: their rates and the CPU time they took.
+#[derive(Debug, Default)]
+struct Throughput {
+    rates: Vec<f64>,
+    cpu: CpuTime,
+    requests: usize,
+}
+
+impl Throughput {
+    /// Sends `requests` with `concurrency` in flight, checking each reply is an acceptance,
+    /// and adds the run's rate and CPU time (nats-server's is read at `nats_server`).
+    async fn measure(
+        &mut self,
+        client: &async_nats::Client,
+        nats_server: Option<u32>,
+        requests: Vec<(Subject, Bytes)>,
+        concurrency: usize,
+    ) -> Result<()> {
+        let count = requests.len();
+        let before = CpuTime::now(nats_server);
+        let (elapsed, _) = send_all(client, requests, concurrency).await?;
+        self.cpu = self.cpu.plus(CpuTime::now(nats_server).minus(before));
+        self.rates.push(per_second(count, elapsed));
+        self.requests += count;
+        Ok(())
+    }
+
+    /// The median rate of the runs.
+    fn rate(&self) -> f64 {
+        median(&mut self.rates.clone())
+    }
+
+    /// Prints the CPU time per request the runs took.
+    fn print_cpu(&self, concurrency: usize) {
+        let per_request = |nanos: u64| nanos as f64 / 1000.0 / self.requests.max(1) as f64;
+        let cpu = self.cpu;
+        let total = per_request(cpu.services + cpu.load_generator + cpu.nats_server);
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        println!(
+            "    CPU per command at concurrency {concurrency}: services {:.0} µs, load \
+             generator {:.0} µs, nats-server {:.0} µs; in all {total:.0} µs, so at most {:.0} \
+             commands/s on {cores} cores",
+            per_request(cpu.services),
+            per_request(cpu.load_generator),
+            per_request(cpu.nats_server),
+            1e6 * cores as f64 / total.max(f64::MIN_POSITIVE),
+        );
+    }
 }
 
 /// The measured observation: a mood, which the service decides on the patient's observations
@@ -266,6 +413,19 @@ const MOOD: &str = r#"{"mood":6}"#;
 /// dose; the benchmark's patients have none yet, so it is not flagged).
 const SYMPTOM: &str = r#"{"symptom":{"symptom":"severe_headache","detail":null}}"#;
 
+/// `count` requests to the bare responder, round-robin over the patients, each as long as a
+/// measured command.
+fn bare_requests(patients: &[Uuid], count: usize) -> Vec<(Subject, Bytes)> {
+    observations(patients, 0, count, MOOD)
+        .into_iter()
+        .enumerate()
+        .map(|(index, (_, body))| {
+            let subject = format!("{BARE_REQUESTS}.{}", index % patients.len());
+            (Subject::from(subject), body)
+        })
+        .collect()
+}
+
 /// `count` observations of `value` by the patient, round-robin over the patients starting at
 /// `first`.
 fn observations(
@@ -273,7 +433,7 @@ fn observations(
     first: usize,
     count: usize,
     value: &str,
-) -> Vec<(&'static str, Bytes)> {
+) -> Vec<(Subject, Bytes)> {
     (first..first + count)
         .map(|index| {
             let patient = patients[index % patients.len()];
@@ -282,7 +442,7 @@ fn observations(
                 Uuid::new_v4(),
                 Uuid::new_v4(),
             );
-            (MEASURED_SUBJECT, Bytes::from(body))
+            (Subject::from_static(MEASURED_SUBJECT), Bytes::from(body))
         })
         .collect()
 }
@@ -308,10 +468,10 @@ pub(super) struct CpuTime {
 
 impl CpuTime {
     pub(super) fn now(nats_server: Option<u32>) -> CpuTime {
-        let services_name = &SERVICES.as_bytes()[..SERVICES.len().min(15)];
+        let short = |name: &'static str| &name.as_bytes()[..name.len().min(15)];
         let mut time = CpuTime::default();
         for (name, nanos) in thread_cpu_nanos("self") {
-            if name.as_bytes() == services_name {
+            if [short(SERVICES), short(BARE)].contains(&name.as_bytes()) {
                 time.services += nanos;
             } else {
                 time.load_generator += nanos;
