@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::correction::EntryCorrected;
 use crate::ids::ObservationId;
-use crate::values::{Flags, ObservationValue, ScaleScore};
+use crate::values::{Flags, ObservationValue, ScaleScore, Scope};
 
 event_family! {
     /// Events of the observation family. Variant order is the wire tag: append only.
@@ -14,6 +14,19 @@ event_family! {
         ObservationRecorded => "observation_recorded", version 1,
         ScaleScored => "scale_scored", version 1,
         EntryCorrected => "entry_corrected", version 1,
+    }
+}
+
+impl ObservationEvent {
+    /// The consent scope that governs this event (domain §5): `scores` for a scored
+    /// questionnaire, `observations` for the rest. `None` for a correction, which is governed
+    /// by the scope of the entry it corrects.
+    pub fn consent_scope(&self) -> Option<Scope> {
+        match self {
+            ObservationEvent::ObservationRecorded(_) => Some(Scope::Observations),
+            ObservationEvent::ScaleScored(_) => Some(Scope::Scores),
+            ObservationEvent::EntryCorrected(_) => None,
+        }
     }
 }
 

@@ -9,7 +9,7 @@ pub use crate::correction::EntryCorrected;
 use crate::ids::{PartyId, SessionId, TargetId};
 use crate::timestamp::Timestamp;
 use crate::values::{
-    CalendarDate, Ease, FreeText, MenuItem, PracticeOutcome, RetireReason, TargetCategory,
+    CalendarDate, Ease, FreeText, MenuItem, PracticeOutcome, RetireReason, Scope, TargetCategory,
     ValueError,
 };
 
@@ -24,6 +24,24 @@ event_family! {
         SessionHeld => "session_held", version 1,
         SessionCancelled => "session_cancelled", version 1,
         EntryCorrected => "entry_corrected", version 1,
+    }
+}
+
+impl TargetEvent {
+    /// The consent scope that governs this event (domain §5): `sessions` for the session
+    /// events, `targets` for the rest. `None` for a correction, which is governed by the scope
+    /// of the entry it corrects.
+    pub fn consent_scope(&self) -> Option<Scope> {
+        match self {
+            TargetEvent::SessionScheduled(_)
+            | TargetEvent::SessionHeld(_)
+            | TargetEvent::SessionCancelled(_) => Some(Scope::Sessions),
+            TargetEvent::EntryCorrected(_) => None,
+            TargetEvent::TargetSet(_)
+            | TargetEvent::TargetPracticed(_)
+            | TargetEvent::TargetNotchedUp(_)
+            | TargetEvent::TargetRetired(_) => Some(Scope::Targets),
+        }
     }
 }
 

@@ -1,11 +1,35 @@
 //! The `correct` command every writing family shares: mark one of the aggregate's earlier
 //! events as amended or entered in error, never rewriting it (domain §3).
 
-use carelog_eventlog::AggregateHistory;
-use carelog_schemas::{Actor, EntryCorrected, EventPayload};
+use carelog_eventlog::{AggregateHistory, StoredCommit};
+use carelog_schemas::{Actor, EntryCorrected, EventId, EventPayload, EventRecord};
 
 use crate::error::CommandError;
 use crate::state::{corrected_event_ids, correction_of};
+
+/// The event `event_id` of the aggregate, with the commit that holds it.
+fn find_recorded(
+    own: &AggregateHistory,
+    event_id: EventId,
+) -> Option<(&StoredCommit, &EventRecord)> {
+    own.commits().iter().find_map(|stored| {
+        stored
+            .commit
+            .events()
+            .iter()
+            .find(|record| record.event_id == event_id)
+            .map(|record| (stored, record))
+    })
+}
+
+/// The payload of the event a correction names, if the aggregate holds it: what decides the
+/// consent scope a therapist needs to correct it.
+pub fn corrected_payload<'a>(
+    own: &'a AggregateHistory,
+    correction: &EntryCorrected,
+) -> Option<&'a EventPayload> {
+    find_recorded(own, correction.corrects).map(|(_, record)| &record.payload)
+}
 
 /// Checks a correction against the aggregate: the event exists here, is not itself a
 /// correction, was not corrected already, and was recorded by the same party. Returns the
@@ -15,15 +39,7 @@ pub fn check_correction<'a>(
     actor: Actor,
     correction: &EntryCorrected,
 ) -> Result<&'a EventPayload, CommandError> {
-    let found = own.commits().iter().find_map(|stored| {
-        stored
-            .commit
-            .events()
-            .iter()
-            .find(|record| record.event_id == correction.corrects)
-            .map(|record| (stored, record))
-    });
-    let Some((stored, record)) = found else {
+    let Some((stored, record)) = find_recorded(own, correction.corrects) else {
         return Err(CommandError::not_found(
             "event_exists",
             format!(

@@ -18,7 +18,7 @@ mod server;
 pub mod state;
 
 pub use connection::{development_nats_url, nats_connect_options, redact_nats_url, InvalidNatsUrl};
-pub use correction::check_correction;
+pub use correction::{check_correction, corrected_payload};
 pub use envelope::{parse_data, parse_envelope, CommandData, CommandMeta, RawCommand};
 pub use error::{CommandError, ErrorCode};
 pub use runtime::{

@@ -7,7 +7,7 @@ use carelog_schemas::dose::DoseEvent;
 use carelog_schemas::observation::ObservationEvent;
 use carelog_schemas::target::TargetEvent;
 use carelog_schemas::values::{ObservationValue, Scope};
-use carelog_schemas::{CourseId, DoseId, EventId, EventPayload, PartyId};
+use carelog_schemas::{CourseId, DoseId, EntryCorrected, EventId, EventPayload, PartyId};
 
 /// How an event finds the consent scope that governs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,45 +173,49 @@ fn describe_consent(event: &ConsentEvent) -> Description {
     }
 }
 
+/// The scope rule of a target or observation event: its own consent scope, or for a
+/// correction the scope of the entry it corrects.
+fn family_scope(scope: Option<Scope>, correction: Option<&EntryCorrected>) -> ScopeRule {
+    match (scope, correction) {
+        (Some(scope), _) => ScopeRule::Fixed(scope),
+        (None, Some(correction)) => ScopeRule::SameAs(correction.corrects),
+        (None, None) => ScopeRule::Unscoped,
+    }
+}
+
 fn describe_target(event: &TargetEvent) -> Description {
-    use ScopeRule::Fixed;
     let none = CourseRule::NotDoseFamily;
-    let targets = Fixed(Scope::Targets);
-    let sessions = Fixed(Scope::Sessions);
+    let correction = match event {
+        TargetEvent::EntryCorrected(correction) => Some(correction),
+        _ => None,
+    };
+    let scope = family_scope(event.consent_scope(), correction);
     match event {
         TargetEvent::TargetSet(set) => {
-            description(targets, none, format!("Target set ({})", set.category()))
+            description(scope, none, format!("Target set ({})", set.category()))
         }
         TargetEvent::TargetPracticed(practice) => description(
-            targets,
+            scope,
             none,
             format!(
                 "Practice on {}: {}, {}",
                 practice.on, practice.outcome, practice.ease
             ),
         ),
-        TargetEvent::TargetNotchedUp(_) => {
-            description(targets, none, "Target notched up".to_owned())
+        TargetEvent::TargetNotchedUp(_) => description(scope, none, "Target notched up".to_owned()),
+        TargetEvent::TargetRetired(retired) => {
+            description(scope, none, format!("Target retired ({})", retired.reason))
         }
-        TargetEvent::TargetRetired(retired) => description(
-            targets,
-            none,
-            format!("Target retired ({})", retired.reason),
-        ),
         TargetEvent::SessionScheduled(session) => Description {
             related_party: Some(session.therapist_id),
-            ..description(
-                sessions,
-                none,
-                format!("Session scheduled for {}", session.at),
-            )
+            ..description(scope, none, format!("Session scheduled for {}", session.at))
         },
-        TargetEvent::SessionHeld(_) => description(sessions, none, "Session held".to_owned()),
+        TargetEvent::SessionHeld(_) => description(scope, none, "Session held".to_owned()),
         TargetEvent::SessionCancelled(_) => {
-            description(sessions, none, "Session cancelled".to_owned())
+            description(scope, none, "Session cancelled".to_owned())
         }
         TargetEvent::EntryCorrected(correction) => description(
-            ScopeRule::SameAs(correction.corrects),
+            scope,
             none,
             format!("Entry corrected ({})", correction.kind),
         ),
@@ -219,8 +223,12 @@ fn describe_target(event: &TargetEvent) -> Description {
 }
 
 fn describe_observation(event: &ObservationEvent) -> Description {
-    use ScopeRule::Fixed;
     let none = CourseRule::NotDoseFamily;
+    let correction = match event {
+        ObservationEvent::EntryCorrected(correction) => Some(correction),
+        _ => None,
+    };
+    let scope = family_scope(event.consent_scope(), correction);
     match event {
         ObservationEvent::ObservationRecorded(observation) => {
             let summary = match &observation.value {
@@ -231,13 +239,13 @@ fn describe_observation(event: &ObservationEvent) -> Description {
                 ObservationValue::Note(_) => "Note".to_owned(),
             };
             description(
-                Fixed(Scope::Observations),
+                scope,
                 none,
                 format!("{summary}{}", flag_suffix(observation.flags.iter())),
             )
         }
         ObservationEvent::ScaleScored(scored) => description(
-            Fixed(Scope::Scores),
+            scope,
             none,
             format!(
                 "{} total {}{}",
@@ -247,7 +255,7 @@ fn describe_observation(event: &ObservationEvent) -> Description {
             ),
         ),
         ObservationEvent::EntryCorrected(correction) => description(
-            ScopeRule::SameAs(correction.corrects),
+            scope,
             none,
             format!("Entry corrected ({})", correction.kind),
         ),

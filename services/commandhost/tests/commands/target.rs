@@ -330,3 +330,109 @@ async fn target_rules_accept_and_reject() -> Result<()> {
     .await?;
     harness.stop().await
 }
+
+/// The event id of an accepted command's first event.
+fn event_id(reply: &crate::support::Reply) -> Result<String> {
+    Ok(reply.json["events"][0]["event_id"]
+        .as_str()
+        .context("event id")?
+        .to_owned())
+}
+
+#[tokio::test]
+async fn a_therapists_correction_needs_the_scope_of_the_entry_it_corrects() -> Result<()> {
+    // Domain §5: a consent's scopes bound what a therapist may write. Correcting an entry is
+    // writing to its scope: a session's correction needs `sessions`, a score's `scores`,
+    // whatever family default the other commands of the service have.
+    let harness = Harness::start().await?;
+    let cast = Cast::new();
+    let therapist = &cast.therapist;
+    let correct = |corrects: &str| json!({ "corrects": corrects, "kind": "entered_in_error", "reason": "wrong patient" });
+    let send = |what: &'static str, command: &'static str, actor: &Value, data, expect| {
+        check(&harness, what, command, cast.command(actor, data), expect)
+    };
+    let (first, second) = (new_id(), new_id());
+    send(
+        "consent for sessions and scores",
+        "consent.grant",
+        &cast.patient,
+        consent(&cast, &first, json!(["sessions", "scores"])),
+        OK,
+    )
+    .await?;
+    let (session_a, session_b) = (new_id(), new_id());
+    let mut sessions = Vec::new();
+    for session in [&session_a, &session_b] {
+        let data = json!({
+            "session_id": session, "therapist_id": cast.therapist_id, "at": "2026-03-05T15:00:00Z",
+        });
+        let reply = send("schedule", "target.schedule_session", therapist, data, OK).await?;
+        sessions.push(event_id(&reply)?);
+    }
+    let phq9 = json!({ "score": { "instrument": "phq9", "items": [1, 1, 1, 1, 1, 1, 1, 1, 1], "total": 9 } });
+    let mut scores = Vec::new();
+    for _ in 0..2 {
+        let reply = send("score", "observation.score", therapist, phq9.clone(), OK).await?;
+        scores.push(event_id(&reply)?);
+    }
+    // Without `targets` or `observations`, the entries of the scopes held are corrected.
+    send(
+        "a sessions consent covers a session's correction",
+        "target.correct",
+        therapist,
+        correct(&sessions[0]),
+        OK,
+    )
+    .await?;
+    send(
+        "a scores consent covers a score's correction",
+        "observation.correct",
+        therapist,
+        correct(&scores[0]),
+        OK,
+    )
+    .await?;
+    // The consent swapped for one without those scopes: their entries are out of reach.
+    send(
+        "revoke",
+        "consent.revoke",
+        &cast.patient,
+        json!({ "consent_id": first, "reason": null }),
+        OK,
+    )
+    .await?;
+    send(
+        "consent for targets and observations",
+        "consent.grant",
+        &cast.patient,
+        consent(&cast, &second, json!(["targets", "observations"])),
+        OK,
+    )
+    .await?;
+    send(
+        "a targets consent does not cover a session's correction",
+        "target.correct",
+        therapist,
+        correct(&sessions[1]),
+        rejected("forbidden", "therapist_consent"),
+    )
+    .await?;
+    send(
+        "an observations consent does not cover a score's correction",
+        "observation.correct",
+        therapist,
+        correct(&scores[1]),
+        rejected("forbidden", "therapist_consent"),
+    )
+    .await?;
+    // An id that names no entry of the patient's is not found, to a therapist with consent.
+    send(
+        "a correction of no entry",
+        "target.correct",
+        therapist,
+        correct(&uuid::Uuid::now_v7().to_string()),
+        rejected("not_found", "event_exists"),
+    )
+    .await?;
+    harness.stop().await
+}

@@ -12,7 +12,9 @@ use carelog_commands::authorize::{
     require_therapist_consent,
 };
 use carelog_commands::state::{apply_commit, fold_live_events};
-use carelog_commands::{parse_data, CommandData, CommandError, Context, NewEvent, Request};
+use carelog_commands::{
+    corrected_payload, parse_data, CommandData, CommandError, Context, NewEvent, Request,
+};
 use carelog_eventlog::{AggregateHistory, Fold, StoredCommit};
 use carelog_schemas::observation::EntryCorrected;
 use carelog_schemas::values::Scope;
@@ -58,10 +60,18 @@ impl ObservationCommand {
         })
     }
 
-    /// The consent scope a therapist needs for this command.
-    fn scope(&self) -> Scope {
+    /// The consent scope a therapist needs for this command on the aggregate `own`. A
+    /// correction needs the scope of the entry it corrects (a score's correction needs
+    /// `scores`); one naming no entry here is refused later, as not found, to those who hold
+    /// `observations`.
+    fn scope(&self, own: &AggregateHistory) -> Scope {
         match self {
             ObservationCommand::Score(_) => Scope::Scores,
+            ObservationCommand::Correct(correction) => match corrected_payload(own, correction) {
+                Some(EventPayload::Observation(event)) => event.consent_scope(),
+                _ => None,
+            }
+            .unwrap_or(Scope::Observations),
             _ => Scope::Observations,
         }
     }
@@ -91,7 +101,7 @@ pub(crate) async fn decide(
             require_therapist_consent(
                 actor,
                 &consents,
-                request.command.scope(),
+                request.command.scope(context.own()),
                 request.received_at,
             )?;
         }

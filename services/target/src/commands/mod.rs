@@ -11,13 +11,16 @@ mod schedule_session;
 mod set;
 
 use carelog_commands::authorize::{require_patient_self, require_role, require_therapist_consent};
-use carelog_commands::{parse_data, CommandData, CommandError, Context, NewEvent, Request};
+use carelog_commands::{
+    corrected_payload, parse_data, CommandData, CommandError, Context, NewEvent, Request,
+};
+use carelog_eventlog::AggregateHistory;
 use carelog_schemas::target::{
     EntryCorrected, SessionCancelled, SessionHeld, SessionScheduled, TargetNotchedUp,
     TargetPracticed, TargetRetired, TargetSet,
 };
 use carelog_schemas::values::Scope;
-use carelog_schemas::{Role, TargetId};
+use carelog_schemas::{EventPayload, Role, TargetId};
 
 use crate::state::{Target, TargetState};
 
@@ -66,12 +69,20 @@ impl TargetCommand {
         })
     }
 
-    /// The consent scope a therapist needs for this command.
-    fn scope(&self) -> Scope {
+    /// The consent scope a therapist needs for this command on the aggregate `own`. A
+    /// correction needs the scope of the entry it corrects (a session's correction needs
+    /// `sessions`); one naming no entry here is refused later, as not found, to those who
+    /// hold `targets`.
+    fn scope(&self, own: &AggregateHistory) -> Scope {
         match self {
             TargetCommand::ScheduleSession(_)
             | TargetCommand::HoldSession(_)
             | TargetCommand::CancelSession(_) => Scope::Sessions,
+            TargetCommand::Correct(correction) => match corrected_payload(own, correction) {
+                Some(EventPayload::Target(event)) => event.consent_scope(),
+                _ => None,
+            }
+            .unwrap_or(Scope::Targets),
             _ => Scope::Targets,
         }
     }
@@ -95,7 +106,7 @@ pub(crate) async fn decide(
         require_therapist_consent(
             actor,
             &consents,
-            request.command.scope(),
+            request.command.scope(context.own()),
             request.received_at,
         )?;
     }
