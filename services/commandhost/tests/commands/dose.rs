@@ -735,3 +735,70 @@ async fn a_course_start_corrected_takes_the_course_away_until_it_is_started_agai
     }
     harness.stop().await
 }
+
+#[tokio::test]
+async fn an_ended_course_is_not_reopened_by_correcting_its_start() -> Result<()> {
+    // Correcting an ended course's start is allowed (it was started in error), but starting
+    // it again under its id would drop its end: the course would take doses again.
+    let harness = Harness::start().await?;
+    let cast = Cast::new();
+    let (course_id, dose_id) = (new_id(), new_id());
+    let started = check(
+        &harness,
+        "start a course",
+        "dose.start_course",
+        cast.command(
+            &cast.clinic,
+            course(&course_id, &cast.clinic_id, "ketamine", false),
+        ),
+        OK,
+    )
+    .await?;
+    let start_event = started.json["events"][0]["event_id"]
+        .as_str()
+        .context("event id")?
+        .to_owned();
+    let rows: Vec<(&str, &str, Value, Expect)> = vec![
+        (
+            "end it",
+            "dose.end_course",
+            json!({ "course_id": course_id, "reason": "series complete" }),
+            OK,
+        ),
+        (
+            "amend its start",
+            "dose.correct",
+            json!({ "corrects": start_event, "kind": "amended", "reason": "wrong date" }),
+            OK,
+        ),
+        (
+            "starting it again would reopen it",
+            "dose.start_course",
+            course(&course_id, &cast.clinic_id, "ketamine", false),
+            rejected("rule_violated", "correction_reopens"),
+        ),
+        (
+            "it takes no doses",
+            "dose.schedule",
+            schedule(&dose_id, &course_id),
+            rejected("not_found", "course_exists"),
+        ),
+        (
+            "a new course does",
+            "dose.start_course",
+            course(&new_id(), &cast.clinic_id, "ketamine", false),
+            OK,
+        ),
+    ];
+    for (what, command, data, expect) in rows {
+        check(
+            &harness,
+            what,
+            command,
+            cast.command(&cast.clinic, data),
+            expect,
+        )
+        .await?;
+    }
+    harness.stop().await
+}

@@ -1,6 +1,6 @@
 //! `start_course`: a clinic enrols the patient on a treatment path.
 
-use carelog_commands::state::DoseState;
+use carelog_commands::state::{live_events, DoseState};
 use carelog_commands::{CommandError, NewEvent, Request};
 use carelog_eventlog::AggregateHistory;
 use carelog_schemas::dose::{CourseStarted, DoseEvent};
@@ -50,6 +50,23 @@ pub(super) fn decide(
             "clinic_of_course",
             format!(
                 "course {} was started by another clinic; choose a new course id",
+                command.course_id
+            ),
+        )
+        .at("data.course_id"));
+    }
+    // Nor once it was ended: its end still stands, and a start after it would reopen the
+    // course with its old doses (a correction reopens nothing that was closed).
+    let ended = live_events(history).any(|(_, record)| {
+        matches!(&record.payload, EventPayload::Dose(DoseEvent::CourseEnded(ended))
+            if ended.course_id == command.course_id)
+    });
+    if ended {
+        return Err(CommandError::violated(
+            "correction_reopens",
+            format!(
+                "course {} was ended; correcting its start does not reopen it: start a new \
+                 course with a new id",
                 command.course_id
             ),
         )
