@@ -128,7 +128,7 @@ pub use dosing::{
     DeviceCount, Drug, FastingHours, Milligrams, ObservedMinutes, Path, Route, Severity,
     SideEffectKind, VitalsPhase, WeightKg,
 };
-pub use flags::{Flag, Flags};
+pub use flags::{Flag, Flags, RED_FLAG_WINDOW_HOURS};
 pub use observation::{
     Instrument, Mood, ObservationKind, ObservationValue, ScaleScore, SleepHours, Symptom,
     SymptomReport,

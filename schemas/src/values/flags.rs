@@ -33,6 +33,11 @@ name_enum! {
     }
 }
 
+/// How long after a dose a red-flag symptom raises [`Flag::RedFlagSymptomWithin72h`]
+/// (inclusive): the observation service flags by it, and the projections send the alert to
+/// the clinics that gave a dose within it.
+pub const RED_FLAG_WINDOW_HOURS: i64 = 72;
+
 /// The flags on one event, each at most once, listed in [`Flag`] order. Usually empty.
 ///
 /// Like [`super::Scopes`], a decoded list naming a flag twice is refused: the encoder never

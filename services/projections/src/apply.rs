@@ -3,12 +3,13 @@
 //! consents and corrections, always in the same order so a replay writes the same rows.
 
 use carelog_eventlog::StoredCommit;
+use carelog_schemas::values::Flag;
 use carelog_schemas::{EventPayload, RecordedEvent};
 use sqlx::PgConnection;
 
 use crate::consents::{self, ActiveConsents};
 use crate::courses;
-use crate::derived::derived_items;
+use crate::derived::{derived_items, flags_of};
 use crate::describe::{describe, ScopeRule};
 use crate::entry::{Audience, Basis, Entry, Reach, EVENT_ITEM};
 use crate::state::{BatchState, Wanted};
@@ -117,7 +118,16 @@ async fn apply_event(
     };
     let derived = derived_items(event, &event_entry);
     let treating_clinics = if derived.iter().any(|item| item.reach == Reach::SafetyAlert) {
-        courses::treating_clinics(state, patient_id)
+        let mut clinics = courses::treating_clinics(state, patient_id);
+        if flags_of(&event.payload).contains(Flag::RedFlagSymptomWithin72h) {
+            // The clinics whose doses it follows, though their course has ended since.
+            let occurred_at = envelope.occurred_at.to_datetime();
+            clinics
+                .extend(courses::dosing_clinics(connection, state, patient_id, occurred_at).await?);
+            clinics.sort();
+            clinics.dedup();
+        }
+        clinics
     } else {
         Vec::new()
     };

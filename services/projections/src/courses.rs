@@ -3,8 +3,10 @@
 //! for the safety exception, from the batch's state (`state.rs`).
 
 use carelog_schemas::dose::DoseEvent;
+use carelog_schemas::values::RED_FLAG_WINDOW_HOURS;
 use carelog_schemas::{EventPayload, RecordedEvent};
 use sqlx::PgConnection;
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::describe::CourseRule;
@@ -190,6 +192,38 @@ pub(crate) fn course(
         .courses
         .iter()
         .find(|c| c.course_id == course_id)
+}
+
+/// The clinics that gave the patient a dose (not corrected) in the red-flag window before
+/// `at` (domain §4: a red-flag symptom within 72 h of a dose; the clinic is to contact the
+/// patient), whether or not their course has ended since. Reads the written history: flushes
+/// first.
+pub(crate) async fn dosing_clinics(
+    connection: &mut PgConnection,
+    state: &mut BatchState,
+    patient_id: Uuid,
+    at: OffsetDateTime,
+) -> Result<Vec<Uuid>, ProjectionError> {
+    state
+        .flush(connection)
+        .await
+        .map_err(ProjectionError::applying)?;
+    let courses: Vec<(Uuid,)> = sqlx::query_as(
+        "SELECT DISTINCT course_id FROM entries
+         WHERE patient_id = $1 AND item = 'event' AND kind = 'dose_administered'
+           AND correction IS NULL AND course_id IS NOT NULL
+           AND (detail->>'administered_at')::timestamptz BETWEEN $2 - $3 * interval '1 hour' AND $2",
+    )
+    .bind(patient_id)
+    .bind(at)
+    .bind(RED_FLAG_WINDOW_HOURS as f64)
+    .fetch_all(&mut *connection)
+    .await
+    .map_err(ProjectionError::applying)?;
+    Ok(courses
+        .into_iter()
+        .filter_map(|(course_id,)| course(state, patient_id, course_id).map(|c| c.clinic_id))
+        .collect())
 }
 
 /// The clinics treating the patient now: those of its open courses. The safety exception

@@ -94,7 +94,7 @@ fn safety_alert(
     (summary, detail)
 }
 
-fn flags_of(payload: &EventPayload) -> Flags {
+pub(crate) fn flags_of(payload: &EventPayload) -> Flags {
     match payload {
         EventPayload::Dose(DoseEvent::PreDoseCheckRecorded(check)) => check.flags.clone(),
         EventPayload::Dose(DoseEvent::DoseAdministered(dose)) => dose.flags.clone(),

@@ -875,6 +875,118 @@ async fn a_course_end_entered_in_error_gives_its_clinic_the_safety_alerts_again(
     Ok(())
 }
 
+#[tokio::test]
+async fn a_red_flag_symptom_after_a_dose_reaches_its_clinic_though_the_course_has_ended(
+) -> Result<()> {
+    // Domain §4: a red-flag symptom within 72 h of a dose tells the clinic to contact the
+    // patient; the clinic that gave the dose must hear of it though the course ended since.
+    let mut harness = Harness::running().await?;
+    let care = Care::new();
+    let clinic = actor(Role::Clinic, care.clinic);
+    let dose_id = Uuid::new_v4();
+    let events = [
+        (
+            "2026-03-02T09:00:00Z",
+            course_started(care.course_id, care.clinic, "ketamine"),
+        ),
+        (
+            "2026-03-02T09:00:00Z",
+            event(
+                Family::Dose,
+                "dose_scheduled",
+                json!({
+                    "dose_id": dose_id, "course_id": care.course_id, "planned_at": "2026-03-02T10:00:00Z",
+                }),
+            ),
+        ),
+        (
+            "2026-03-02T10:00:00Z",
+            event(
+                Family::Dose,
+                "dose_administered",
+                json!({
+                    "dose_id": dose_id, "drug": "ketamine", "route": "iv", "amount_mg": 35,
+                    "weight_kg": null, "devices": null, "lot": null,
+                    "administered_at": "2026-03-02T10:00:00Z", "flags": [],
+                }),
+            ),
+        ),
+        (
+            "2026-03-02T11:00:00Z",
+            event(
+                Family::Dose,
+                "course_ended",
+                json!({
+                    "course_id": care.course_id, "reason": "final infusion of the series",
+                }),
+            ),
+        ),
+    ];
+    for (when, payload) in events {
+        harness
+            .append(care.patient, clinic, at(when), payload)
+            .await?;
+    }
+    let symptom = |when: &str| {
+        let payload = event(
+            Family::Observation,
+            "observation_recorded",
+            json!({
+                "observation_id": Uuid::new_v4(),
+                "value": {"symptom": {"symptom": "chest_pain", "detail": null}},
+                "flags": ["red_flag_symptom_within_72h"],
+            }),
+        );
+        (at(when), payload)
+    };
+    // 72 h after the dose, to the microsecond: still in the window.
+    let (when, payload) = symptom("2026-03-05T10:00:00Z");
+    harness
+        .append(care.patient, patient_actor(care.patient), when, payload)
+        .await?;
+    harness.caught_up().await?;
+    let seen = harness
+        .timeline(Reader::Clinic(care.clinic), care.patient)
+        .await?;
+    assert_eq!(
+        safety_alerts(&seen),
+        1,
+        "the dosing clinic is told: {:?}",
+        kinds(&seen)
+    );
+    // Flagged for a dose this clinic did not give (outside its window): not its alert.
+    let (when, payload) = symptom("2026-03-05T10:00:01Z");
+    harness
+        .append(care.patient, patient_actor(care.patient), when, payload)
+        .await?;
+    harness.caught_up().await?;
+    let seen = harness
+        .timeline(Reader::Clinic(care.clinic), care.patient)
+        .await?;
+    assert_eq!(
+        safety_alerts(&seen),
+        1,
+        "past its window: {:?}",
+        kinds(&seen)
+    );
+    // Recorded late, before the dose: flagged for an earlier one, not this clinic's.
+    let (when, payload) = symptom("2026-03-02T09:59:59Z");
+    harness
+        .append(care.patient, patient_actor(care.patient), when, payload)
+        .await?;
+    harness.caught_up().await?;
+    let seen = harness
+        .timeline(Reader::Clinic(care.clinic), care.patient)
+        .await?;
+    assert_eq!(
+        safety_alerts(&seen),
+        1,
+        "before its dose: {:?}",
+        kinds(&seen)
+    );
+    Ok(())
+}
+
 /// The patient scores a PHQ-9 with item 9 above 0 at `when`; once applied, the safety alerts
 /// the clinic of `care` sees, and the kinds of its timeline (for messages).
 async fn clinic_alerts_after_item9(

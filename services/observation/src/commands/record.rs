@@ -7,7 +7,7 @@ use std::sync::Arc;
 use carelog_commands::state::DoseState;
 use carelog_commands::{CommandError, Context, NewEvent, Request};
 use carelog_schemas::observation::{ObservationEvent, ObservationRecorded};
-use carelog_schemas::values::{Flag, Flags, ObservationValue, Symptom};
+use carelog_schemas::values::{Flag, Flags, ObservationValue, Symptom, RED_FLAG_WINDOW_HOURS};
 use carelog_schemas::ObservationId;
 use serde::Deserialize;
 use tokio::sync::OnceCell;
@@ -22,8 +22,8 @@ pub struct Record {
     value: ObservationValue,
 }
 
-/// 72 hours in microseconds.
-const RED_FLAG_WINDOW_MICROS: i64 = 72 * 3600 * 1_000_000;
+/// The red-flag window in microseconds.
+const RED_FLAG_WINDOW_MICROS: i64 = RED_FLAG_WINDOW_HOURS * 3600 * 1_000_000;
 
 fn is_red_flag(symptom: Symptom) -> bool {
     matches!(
