@@ -927,7 +927,16 @@ async fn a_red_flag_symptom_after_a_dose_reaches_its_clinic_though_the_course_ha
             .append(care.patient, clinic, at(when), payload)
             .await?;
     }
-    let symptom = |when: &str| {
+    // Each symptom flagged (as the service would for some dose), and the clinic's alerts after.
+    let symptoms = [
+        // 72 h after the dose, to the microsecond: still in the window.
+        ("2026-03-05T10:00:00Z", 1, "the dosing clinic is told"),
+        // Flagged for a dose this clinic did not give (outside its window): not its alert.
+        ("2026-03-05T10:00:01Z", 1, "past its window"),
+        // Recorded late, before the dose: flagged for an earlier one, not this clinic's.
+        ("2026-03-02T09:59:59Z", 1, "before its dose"),
+    ];
+    for (when, alerts, what) in symptoms {
         let payload = event(
             Family::Observation,
             "observation_recorded",
@@ -937,53 +946,15 @@ async fn a_red_flag_symptom_after_a_dose_reaches_its_clinic_though_the_course_ha
                 "flags": ["red_flag_symptom_within_72h"],
             }),
         );
-        (at(when), payload)
-    };
-    // 72 h after the dose, to the microsecond: still in the window.
-    let (when, payload) = symptom("2026-03-05T10:00:00Z");
-    harness
-        .append(care.patient, patient_actor(care.patient), when, payload)
-        .await?;
-    harness.caught_up().await?;
-    let seen = harness
-        .timeline(Reader::Clinic(care.clinic), care.patient)
-        .await?;
-    assert_eq!(
-        safety_alerts(&seen),
-        1,
-        "the dosing clinic is told: {:?}",
-        kinds(&seen)
-    );
-    // Flagged for a dose this clinic did not give (outside its window): not its alert.
-    let (when, payload) = symptom("2026-03-05T10:00:01Z");
-    harness
-        .append(care.patient, patient_actor(care.patient), when, payload)
-        .await?;
-    harness.caught_up().await?;
-    let seen = harness
-        .timeline(Reader::Clinic(care.clinic), care.patient)
-        .await?;
-    assert_eq!(
-        safety_alerts(&seen),
-        1,
-        "past its window: {:?}",
-        kinds(&seen)
-    );
-    // Recorded late, before the dose: flagged for an earlier one, not this clinic's.
-    let (when, payload) = symptom("2026-03-02T09:59:59Z");
-    harness
-        .append(care.patient, patient_actor(care.patient), when, payload)
-        .await?;
-    harness.caught_up().await?;
-    let seen = harness
-        .timeline(Reader::Clinic(care.clinic), care.patient)
-        .await?;
-    assert_eq!(
-        safety_alerts(&seen),
-        1,
-        "before its dose: {:?}",
-        kinds(&seen)
-    );
+        harness
+            .append(care.patient, patient_actor(care.patient), at(when), payload)
+            .await?;
+        harness.caught_up().await?;
+        let seen = harness
+            .timeline(Reader::Clinic(care.clinic), care.patient)
+            .await?;
+        assert_eq!(safety_alerts(&seen), alerts, "{what}: {:?}", kinds(&seen));
+    }
     Ok(())
 }
 
