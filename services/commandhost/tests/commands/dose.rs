@@ -802,3 +802,72 @@ async fn an_ended_course_is_not_reopened_by_correcting_its_start() -> Result<()>
     }
     harness.stop().await
 }
+
+#[tokio::test]
+async fn a_pre_dose_reading_taken_before_the_dose_may_be_recorded_after_it() -> Result<()> {
+    // A reading mistyped, administered on, then amended: the right reading is recorded after
+    // the dose with the time it was taken. A reading taken after the dose is not pre-dose.
+    let harness = Harness::start().await?;
+    let cast = Cast::new();
+    let (course_id, dose_id) = (new_id(), new_id());
+    let send = |what, command, data, occurred_at: Option<&str>, expect| {
+        let mut envelope = cast.command(&cast.clinic, data);
+        if let Some(occurred_at) = occurred_at {
+            envelope["occurred_at"] = json!(occurred_at);
+        }
+        check(&harness, what, command, envelope, expect)
+    };
+    let course = course(&course_id, &cast.clinic_id, "spravato", false);
+    send("start", "dose.start_course", course, None, OK).await?;
+    let schedule = schedule(&dose_id, &course_id);
+    send("schedule", "dose.schedule", schedule, None, OK).await?;
+    let mistyped = vitals(Some(&dose_id), "pre_dose", 150, 95);
+    let taken = Some("2026-03-03T09:30:00Z");
+    let reading = send(
+        "the mistyped reading",
+        "dose.record_vitals",
+        mistyped,
+        taken,
+        OK,
+    )
+    .await?;
+    let reading_id = reading.json["events"][0]["event_id"]
+        .as_str()
+        .context("event id")?
+        .to_owned();
+    let administer = spravato(&dose_id, 56, Some(2));
+    let flagged = flags(&["bp_above_140_90"]);
+    send(
+        "administered on it",
+        "dose.administer",
+        administer,
+        None,
+        flagged,
+    )
+    .await?;
+    let amend = json!({ "corrects": reading_id, "kind": "amended", "reason": "was 125/80" });
+    send("amended", "dose.correct", amend, None, OK).await?;
+    let rows = [
+        (
+            None,
+            rejected("rule_violated", "pre_dose_before_administration"),
+        ),
+        (
+            Some("2026-03-03T09:45:01Z"),
+            rejected("rule_violated", "pre_dose_before_administration"),
+        ),
+        (Some("2026-03-03T09:30:00Z"), OK),
+    ];
+    for (taken, expect) in rows {
+        let right = vitals(Some(&dose_id), "pre_dose", 125, 80);
+        send(
+            "the right reading",
+            "dose.record_vitals",
+            right,
+            taken,
+            expect,
+        )
+        .await?;
+    }
+    harness.stop().await
+}

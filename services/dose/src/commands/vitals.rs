@@ -41,10 +41,20 @@ pub(super) fn decide(
         Some(dose_id) => {
             let (dose, _) = dose_of_clinic(state, request.actor(), dose_id)?;
             require_not_cancelled(dose)?;
-            if command.phase == VitalsPhase::PreDose && dose.administration.is_some() {
+            // A reading taken before the dose may be recorded after it (late, or the new
+            // reading of one corrected as amended), named by its `occurred_at`; the dose's
+            // flags stay as they were decided.
+            let taken_at = request.occurred_at();
+            if let Some(given) = dose.administration.filter(|given| {
+                command.phase == VitalsPhase::PreDose && taken_at > given.administered_at
+            }) {
                 return Err(CommandError::violated(
                     "pre_dose_before_administration",
-                    format!("dose {dose_id} was already administered; pre-dose vitals come before"),
+                    format!(
+                        "dose {dose_id} was administered at {}; pre-dose vitals are taken before \
+                         it (a reading taken before, recorded late, gives its occurred_at)",
+                        given.administered_at
+                    ),
                 )
                 .at("data.phase"));
             }
