@@ -804,9 +804,10 @@ async fn an_ended_course_is_not_reopened_by_correcting_its_start() -> Result<()>
 }
 
 #[tokio::test]
-async fn a_pre_dose_reading_taken_before_the_dose_may_be_recorded_after_it() -> Result<()> {
+async fn what_is_recorded_after_a_dose_is_judged_by_when_it_happened() -> Result<()> {
     // A reading mistyped, administered on, then amended: the right reading is recorded after
-    // the dose with the time it was taken. A reading taken after the dose is not pre-dose.
+    // the dose with the time it was taken. A reading taken after the dose is not pre-dose, and
+    // a discharge cannot claim more observation than passed since the dose.
     let harness = Harness::start().await?;
     let cast = Cast::new();
     let (course_id, dose_id) = (new_id(), new_id());
@@ -868,6 +869,18 @@ async fn a_pre_dose_reading_taken_before_the_dose_may_be_recorded_after_it() -> 
             expect,
         )
         .await?;
+    }
+    // Given at 09:45: 120 minutes of observation end at 11:45 at the earliest.
+    let rows = [
+        (
+            "2026-03-03T11:44:59Z",
+            rejected("rule_violated", "observed_since_dose"),
+        ),
+        ("2026-03-03T11:45:00Z", OK),
+    ];
+    for (at, expect) in rows {
+        let data = discharge(&dose_id, 120, true, true);
+        send("discharge", "dose.discharge", data, Some(at), expect).await?;
     }
     harness.stop().await
 }

@@ -8,6 +8,8 @@ use carelog_schemas::values::Path;
 
 use super::{dose_of_clinic, DoseCommand};
 
+const MICROS_PER_MINUTE: i64 = 60 * 1_000_000;
+
 /// The shortest observation after a Spravato dose.
 const SPRAVATO_MIN_OBSERVED_MINUTES: u16 = 120;
 
@@ -17,7 +19,7 @@ pub(super) fn decide(
     command: &PatientDischarged,
 ) -> Result<Vec<NewEvent>, CommandError> {
     let (dose, course) = dose_of_clinic(state, request.actor(), command.dose_id)?;
-    if dose.administration.is_none() {
+    let Some(given) = dose.administration else {
         return Err(CommandError::violated(
             "discharge_after_administration",
             format!(
@@ -26,7 +28,7 @@ pub(super) fn decide(
             ),
         )
         .at("data.dose_id"));
-    }
+    };
     if dose.discharged {
         return Err(CommandError::violated(
             "discharge_once",
@@ -36,6 +38,22 @@ pub(super) fn decide(
             ),
         )
         .at("data.dose_id"));
+    }
+    // The observation claimed must fit between the dose and the discharge (its `occurred_at`,
+    // by default the time the command was received).
+    let discharged_at = request.occurred_at();
+    let since_dose = discharged_at.unix_micros() - given.administered_at.unix_micros();
+    if i64::from(command.observed_minutes.minutes()) * MICROS_PER_MINUTE > since_dose {
+        return Err(CommandError::violated(
+            "observed_since_dose",
+            format!(
+                "{} minutes of observation do not fit between the dose at {} and the discharge \
+                 at {discharged_at}; give the discharge's occurred_at",
+                command.observed_minutes.minutes(),
+                given.administered_at,
+            ),
+        )
+        .at("data.observed_minutes"));
     }
     if course.path == Path::Spravato {
         let mut missing = Vec::new();
