@@ -200,6 +200,13 @@ pub(crate) async fn run(
         .await?
         .payload
         .len();
+    // The bare responder names each publish's expected sequence from its own last ack, so two
+    // requests for one patient must never be in flight together: round-robin over more
+    // patients than requests in flight sees to that.
+    anyhow::ensure!(
+        patients.len() > args.command_concurrency,
+        "the commands part needs more patients than requests in flight"
+    );
     let bare_responder = start_bare_responder(server.url(), threads, commit_bytes, reply_bytes)?;
 
     let mut latencies = Histogram::<u64>::new(3)?;

@@ -857,6 +857,8 @@ async fn what_is_recorded_after_a_dose_is_judged_by_when_it_happened() -> Result
             Some("2026-03-03T09:45:01Z"),
             rejected("rule_violated", "pre_dose_before_administration"),
         ),
+        // Taken at the moment of the dose, at the latest.
+        (Some("2026-03-03T09:45:00Z"), OK),
         (Some("2026-03-03T09:30:00Z"), OK),
     ];
     for (taken, expect) in rows {
@@ -870,13 +872,33 @@ async fn what_is_recorded_after_a_dose_is_judged_by_when_it_happened() -> Result
         )
         .await?;
     }
-    // Given at 09:45: 120 minutes of observation end at 11:45 at the earliest.
+    // The pre-dose check, the same.
     let rows = [
         (
-            "2026-03-03T11:44:59Z",
+            None,
+            rejected("rule_violated", "pre_dose_before_administration"),
+        ),
+        (Some("2026-03-03T09:40:00Z"), OK),
+    ];
+    for (taken, expect) in rows {
+        let data = check_data(&dose_id, 4.0, false, false, true);
+        send(
+            "the check",
+            "dose.record_pre_dose_check",
+            data,
+            taken,
+            expect,
+        )
+        .await?;
+    }
+    // Given at 09:45: 120 minutes of observation end at 11:45, give or take the minute
+    // charts are kept to.
+    let rows = [
+        (
+            "2026-03-03T11:43:59Z",
             rejected("rule_violated", "observed_since_dose"),
         ),
-        ("2026-03-03T11:45:00Z", OK),
+        ("2026-03-03T11:44:00Z", OK),
     ];
     for (at, expect) in rows {
         let data = discharge(&dose_id, 120, true, true);

@@ -40,10 +40,13 @@ pub(super) fn decide(
         .at("data.dose_id"));
     }
     // The observation claimed must fit between the dose and the discharge (its `occurred_at`,
-    // by default the time the command was received).
+    // by default the time the command was received), give or take the minute charts are
+    // kept to (a dose at 09:45:30, a discharge charted at 11:45 after 120 minutes).
     let discharged_at = request.occurred_at();
     let since_dose = discharged_at.unix_micros() - given.administered_at.unix_micros();
-    if i64::from(command.observed_minutes.minutes()) * MICROS_PER_MINUTE > since_dose {
+    if i64::from(command.observed_minutes.minutes()) * MICROS_PER_MINUTE
+        > since_dose + MICROS_PER_MINUTE
+    {
         return Err(CommandError::violated(
             "observed_since_dose",
             format!(

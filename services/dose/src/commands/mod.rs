@@ -20,7 +20,7 @@ use carelog_schemas::dose::{
     CourseEnded, CourseStarted, DoseCancelled, DoseScheduled, EntryCorrected, PatientDischarged,
     SideEffectRecorded,
 };
-use carelog_schemas::{Actor, CourseId, DoseId, Role};
+use carelog_schemas::{Actor, CourseId, DoseId, Role, Timestamp};
 
 pub use administer::Administer;
 pub use pre_dose_check::PreDoseCheck;
@@ -147,6 +147,30 @@ fn require_not_cancelled(dose: &Dose) -> Result<(), CommandError> {
         .at("data.dose_id"));
     }
     Ok(())
+}
+
+/// What comes before a dose (its pre-dose check, its pre-dose vitals) may be recorded after
+/// it — late, or as the new record of one corrected as amended — only when it was taken at or
+/// before the dose (`taken_at`: the command's `occurred_at`, by default the time it was
+/// received). The dose's flags stay as they were decided when it was administered.
+fn require_taken_before_dose(
+    dose: &Dose,
+    taken_at: Timestamp,
+    what: &str,
+    field: &'static str,
+) -> Result<(), CommandError> {
+    match dose.administration {
+        Some(given) if taken_at > given.administered_at => Err(CommandError::violated(
+            "pre_dose_before_administration",
+            format!(
+                "dose {} was administered at {}; {what} is taken before it (one taken before, \
+                 recorded late, gives its occurred_at)",
+                dose.dose_id, given.administered_at
+            ),
+        )
+        .at(field)),
+        _ => Ok(()),
+    }
 }
 
 /// No new doses in a course that has ended.

@@ -8,7 +8,7 @@ use carelog_schemas::values::{FastingHours, Flag, Flags};
 use carelog_schemas::DoseId;
 use serde::Deserialize;
 
-use super::{dose_of_clinic, require_not_cancelled, DoseCommand};
+use super::{dose_of_clinic, require_not_cancelled, require_taken_before_dose, DoseCommand};
 
 /// The checklist as the clinic sends it: the event's fields without `flags`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -32,16 +32,8 @@ pub(super) fn decide(
 ) -> Result<Vec<NewEvent>, CommandError> {
     let (dose, _) = dose_of_clinic(state, request.actor(), command.dose_id)?;
     require_not_cancelled(dose)?;
-    if dose.administration.is_some() {
-        return Err(CommandError::violated(
-            "pre_dose_before_administration",
-            format!(
-                "dose {} was already administered; the pre-dose check comes before",
-                dose.dose_id
-            ),
-        )
-        .at("data.dose_id"));
-    }
+    let taken_at = request.occurred_at();
+    require_taken_before_dose(dose, taken_at, "the pre-dose check", "data.dose_id")?;
     let mut flags = Flags::none();
     if command.solid_food_fasted_hours.units() < SOLID_FOOD_MIN_TENTHS {
         flags.insert(Flag::SolidFoodFastedUnder2h);

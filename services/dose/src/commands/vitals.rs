@@ -9,7 +9,7 @@ use carelog_schemas::values::{BloodPressure, Flag, Flags, HeartRate, SpO2, Vital
 use carelog_schemas::DoseId;
 use serde::Deserialize;
 
-use super::{dose_of_clinic, require_not_cancelled, DoseCommand};
+use super::{dose_of_clinic, require_not_cancelled, require_taken_before_dose, DoseCommand};
 
 /// The vitals as the clinic sends them: the event's fields without `flags`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -41,22 +41,9 @@ pub(super) fn decide(
         Some(dose_id) => {
             let (dose, _) = dose_of_clinic(state, request.actor(), dose_id)?;
             require_not_cancelled(dose)?;
-            // A reading taken before the dose may be recorded after it (late, or the new
-            // reading of one corrected as amended), named by its `occurred_at`; the dose's
-            // flags stay as they were decided.
-            let taken_at = request.occurred_at();
-            if let Some(given) = dose.administration.filter(|given| {
-                command.phase == VitalsPhase::PreDose && taken_at > given.administered_at
-            }) {
-                return Err(CommandError::violated(
-                    "pre_dose_before_administration",
-                    format!(
-                        "dose {dose_id} was administered at {}; pre-dose vitals are taken before \
-                         it (a reading taken before, recorded late, gives its occurred_at)",
-                        given.administered_at
-                    ),
-                )
-                .at("data.phase"));
+            if command.phase == VitalsPhase::PreDose {
+                let taken_at = request.occurred_at();
+                require_taken_before_dose(dose, taken_at, "a pre-dose reading", "data.phase")?;
             }
         }
         None => {
