@@ -38,21 +38,29 @@ pub(crate) async fn apply(
             // A course id is started once, unless its start was corrected: the dose service
             // then lets the same clinic record the start again under the same id (the
             // amended start), and the course opens anew; its doses so far stay its doses.
-            let first_administered_at = match course(state, patient_id, course_id) {
-                None => None,
+            // An ended course started again stays ended (the dose service keeps it so): the
+            // amended start of a finished course.
+            let (first_administered_at, ended_position) = match course(state, patient_id, course_id)
+            {
+                None => (None, None),
                 Some(known) => {
                     let first = known.first_administered_at;
                     // Only its own clinic starts it again (the dose service refuses another).
                     let same_clinic = known.clinic_id == *started.clinic_id.as_uuid();
-                    if !same_clinic
-                        || !start_corrected(connection, state, patient_id, course_id).await?
-                    {
-                        return Err(ProjectionError::Inconsistent {
-                            position: crate::from_db_position(position),
-                            reason: "the patient already has a course with this id",
-                        });
+                    let history = if same_clinic {
+                        Some(start_corrected(connection, state, patient_id, course_id).await?)
+                    } else {
+                        None
+                    };
+                    match history {
+                        Some(history) if history.corrected => (first, history.ended),
+                        _ => {
+                            return Err(ProjectionError::Inconsistent {
+                                position: crate::from_db_position(position),
+                                reason: "the patient already has a course with this id",
+                            })
+                        }
                     }
-                    first
                 }
             };
             state.put_course(
@@ -62,7 +70,7 @@ pub(crate) async fn apply(
                     clinic_id: *started.clinic_id.as_uuid(),
                     path: started.path.as_str().to_owned(),
                     started_position: position,
-                    ended_position: None,
+                    ended_position,
                     first_administered_at,
                 },
             );
@@ -163,22 +171,34 @@ async fn start_corrected(
     state: &mut BatchState,
     patient_id: Uuid,
     course_id: Uuid,
-) -> Result<bool, ProjectionError> {
+) -> Result<StartCorrected, ProjectionError> {
     state
         .flush(connection)
         .await
         .map_err(ProjectionError::applying)?;
-    let (standing,): (i64,) = sqlx::query_as(
-        "SELECT count(*) FROM entries
+    let (standing, ended): (i64, Option<i64>) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE kind = 'course_started'),
+                min(position) FILTER (WHERE kind = 'course_ended')
+         FROM entries
          WHERE patient_id = $1 AND course_id = $2 AND item = 'event'
-           AND kind = 'course_started' AND correction IS NULL",
+           AND kind IN ('course_started', 'course_ended') AND correction IS NULL",
     )
     .bind(patient_id)
     .bind(course_id)
     .fetch_one(&mut *connection)
     .await
     .map_err(ProjectionError::applying)?;
-    Ok(standing == 0)
+    Ok(StartCorrected {
+        corrected: standing == 0,
+        ended,
+    })
+}
+
+/// What the history says of a course started again: whether every start of it so far was
+/// corrected, and where it was ended, if an end of it stands.
+struct StartCorrected {
+    corrected: bool,
+    ended: Option<i64>,
 }
 
 /// One course of the patient.

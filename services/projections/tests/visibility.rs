@@ -958,6 +958,47 @@ async fn a_red_flag_symptom_after_a_dose_reaches_its_clinic_though_the_course_ha
     Ok(())
 }
 
+#[tokio::test]
+async fn an_ended_course_started_again_after_its_start_was_amended_stays_ended() -> Result<()> {
+    // The dose service keeps such a course ended: its clinic does not treat the patient again.
+    let mut harness = Harness::running().await?;
+    let care = Care::new();
+    let clinic = actor(Role::Clinic, care.clinic);
+    let start = || course_started(care.course_id, care.clinic, "ketamine");
+    harness
+        .append(care.patient, clinic, at("2026-03-02T09:00:00Z"), start())
+        .await?;
+    let started = harness.last_event_id.context("the start's event id")?;
+    let end = json!({ "course_id": care.course_id, "reason": "series complete" });
+    let amended = json!({ "corrects": started, "kind": "amended", "reason": "wrong prescriber" });
+    let events = [
+        (
+            "2026-03-03T09:00:00Z",
+            event(Family::Dose, "course_ended", end),
+        ),
+        (
+            "2026-03-04T09:00:00Z",
+            event(Family::Dose, "entry_corrected", amended),
+        ),
+        ("2026-03-04T09:05:00Z", start()),
+    ];
+    for (when, payload) in events {
+        harness
+            .append(care.patient, clinic, at(when), payload)
+            .await?;
+    }
+    let (alerts, seen) =
+        clinic_alerts_after_item9(&mut harness, &care, "2026-03-05T13:00:00Z").await?;
+    assert_eq!(alerts, 0, "the course is still ended: {seen:?}");
+    let parked = carelog_projections::dead_letter::list(&harness.pool).await?;
+    assert!(
+        parked.is_empty(),
+        "the amended start is applied: {parked:?}"
+    );
+    harness.assert_rebuild_equals_live(3).await?;
+    Ok(())
+}
+
 /// The patient scores a PHQ-9 with item 9 above 0 at `when`; once applied, the safety alerts
 /// the clinic of `care` sees, and the kinds of its timeline (for messages).
 async fn clinic_alerts_after_item9(

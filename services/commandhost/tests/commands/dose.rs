@@ -738,8 +738,8 @@ async fn a_course_start_corrected_takes_the_course_away_until_it_is_started_agai
 
 #[tokio::test]
 async fn an_ended_course_is_not_reopened_by_correcting_its_start() -> Result<()> {
-    // Correcting an ended course's start is allowed (it was started in error), but starting
-    // it again under its id would drop its end: the course would take doses again.
+    // An ended course's start amended (a wrong prescriber, say) and recorded again under its
+    // id: the course keeps its end, and takes no doses.
     let harness = Harness::start().await?;
     let cast = Cast::new();
     let (course_id, dose_id) = (new_id(), new_id());
@@ -772,16 +772,22 @@ async fn an_ended_course_is_not_reopened_by_correcting_its_start() -> Result<()>
             OK,
         ),
         (
-            "starting it again would reopen it",
+            "the amended start, recorded again",
             "dose.start_course",
             course(&course_id, &cast.clinic_id, "ketamine", false),
-            rejected("rule_violated", "correction_reopens"),
+            OK,
         ),
         (
-            "it takes no doses",
+            "it is still ended: no doses",
             "dose.schedule",
             schedule(&dose_id, &course_id),
-            rejected("not_found", "course_exists"),
+            rejected("rule_violated", "course_active"),
+        ),
+        (
+            "nor a second end",
+            "dose.end_course",
+            json!({ "course_id": course_id, "reason": "series complete" }),
+            rejected("rule_violated", "course_active"),
         ),
         (
             "a new course does",

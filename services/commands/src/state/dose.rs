@@ -2,7 +2,7 @@
 //! The dose service decides on it; the other services read it to authorize clinics and to
 //! know when doses were given.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use carelog_eventlog::{AggregateHistory, Fold, StoredCommit};
 use carelog_schemas::values::{BloodPressure, Milligrams, Path, VitalsPhase};
@@ -74,6 +74,9 @@ impl Fold for DoseState {
 pub struct DoseState {
     courses: BTreeMap<CourseId, Course>,
     doses: BTreeMap<DoseId, Dose>,
+    /// Courses ended while no start of theirs stood (their start corrected): started again
+    /// (the amended start), such a course is still ended.
+    ended_unstarted: BTreeSet<CourseId>,
 }
 
 impl DoseState {
@@ -94,7 +97,7 @@ impl DoseState {
                         clinic_id: started.clinic_id,
                         path: started.path,
                         age_65_or_older: started.age_65_or_older,
-                        ended: false,
+                        ended: self.ended_unstarted.contains(&started.course_id),
                     },
                 );
             }
@@ -144,11 +147,12 @@ impl DoseState {
                     dose.cancelled = true;
                 }
             }
-            DoseEvent::CourseEnded(ended) => {
-                if let Some(course) = self.courses.get_mut(&ended.course_id) {
-                    course.ended = true;
+            DoseEvent::CourseEnded(ended) => match self.courses.get_mut(&ended.course_id) {
+                Some(course) => course.ended = true,
+                None => {
+                    self.ended_unstarted.insert(ended.course_id);
                 }
-            }
+            },
             DoseEvent::SideEffectRecorded(_) | DoseEvent::EntryCorrected(_) => {}
         }
     }

@@ -1,6 +1,6 @@
 //! `start_course`: a clinic enrols the patient on a treatment path.
 
-use carelog_commands::state::{live_events, DoseState};
+use carelog_commands::state::DoseState;
 use carelog_commands::{CommandError, NewEvent, Request};
 use carelog_eventlog::AggregateHistory;
 use carelog_schemas::dose::{CourseStarted, DoseEvent};
@@ -33,8 +33,8 @@ pub(super) fn decide(
         .at("data.course_id"));
     }
     // A course whose start was corrected may be started again under its id (the amended
-    // start keeps its doses), but only by its own clinic: another clinic would inherit the
-    // first clinic's doses of it.
+    // start keeps its doses, and an ended course stays ended), but only by its own clinic:
+    // another clinic would inherit the first clinic's doses of it.
     let started_by_another = history
         .commits()
         .iter()
@@ -50,23 +50,6 @@ pub(super) fn decide(
             "clinic_of_course",
             format!(
                 "course {} was started by another clinic; choose a new course id",
-                command.course_id
-            ),
-        )
-        .at("data.course_id"));
-    }
-    // Nor once it was ended: its end still stands, and a start after it would reopen the
-    // course with its old doses (a correction reopens nothing that was closed).
-    let ended = live_events(history).any(|(_, record)| {
-        matches!(&record.payload, EventPayload::Dose(DoseEvent::CourseEnded(ended))
-            if ended.course_id == command.course_id)
-    });
-    if ended {
-        return Err(CommandError::violated(
-            "correction_reopens",
-            format!(
-                "course {} was ended; correcting its start does not reopen it: start a new \
-                 course with a new id",
                 command.course_id
             ),
         )
