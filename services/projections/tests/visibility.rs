@@ -922,21 +922,48 @@ async fn a_red_flag_symptom_after_a_dose_reaches_its_clinic_though_the_course_ha
             ),
         ),
     ];
+    let mut given = None;
     for (when, payload) in events {
+        let administered = payload.event_type() == "dose_administered";
         harness
             .append(care.patient, clinic, at(when), payload)
             .await?;
+        if administered {
+            given = harness.last_event_id;
+        }
     }
-    // Each symptom flagged (as the service would for some dose), and the clinic's alerts after.
+    let given = given.context("the dose's event id")?;
+    // Each symptom flagged (as the service would for some dose), and the clinic's alerts after;
+    // `true`: the dose is marked entered in error first.
     let symptoms = [
         // 72 h after the dose, to the microsecond: still in the window.
-        ("2026-03-05T10:00:00Z", 1, "the dosing clinic is told"),
+        (
+            "2026-03-05T10:00:00Z",
+            false,
+            1,
+            "the dosing clinic is told",
+        ),
         // Flagged for a dose this clinic did not give (outside its window): not its alert.
-        ("2026-03-05T10:00:01Z", 1, "past its window"),
+        ("2026-03-05T10:00:01Z", false, 1, "past its window"),
         // Recorded late, before the dose: flagged for an earlier one, not this clinic's.
-        ("2026-03-02T09:59:59Z", 1, "before its dose"),
+        ("2026-03-02T09:59:59Z", false, 1, "before its dose"),
+        // In its window, but the dose was entered in error: no dose of this clinic's.
+        (
+            "2026-03-03T10:00:00Z",
+            true,
+            1,
+            "after a dose entered in error",
+        ),
     ];
-    for (when, alerts, what) in symptoms {
+    for (when, correct_dose_first, alerts, what) in symptoms {
+        if correct_dose_first {
+            let void =
+                json!({ "corrects": given, "kind": "entered_in_error", "reason": "wrong patient" });
+            let correction = event(Family::Dose, "entry_corrected", void);
+            harness
+                .append(care.patient, clinic, at("2026-03-03T09:00:00Z"), correction)
+                .await?;
+        }
         let payload = event(
             Family::Observation,
             "observation_recorded",
@@ -955,6 +982,8 @@ async fn a_red_flag_symptom_after_a_dose_reaches_its_clinic_though_the_course_ha
             .await?;
         assert_eq!(safety_alerts(&seen), alerts, "{what}: {:?}", kinds(&seen));
     }
+    // A rebuild sends the alerts where live application did.
+    harness.assert_rebuild_equals_live(3).await?;
     Ok(())
 }
 
