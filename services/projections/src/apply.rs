@@ -233,7 +233,8 @@ pub(crate) fn corrected_event(event: &RecordedEvent) -> Option<uuid::Uuid> {
 /// it), and what the correction changes in the state tables: a course end entered in error
 /// reopens its course, a corrected course start ends its course at the correction (its clinic
 /// no longer treats the patient, as the dose service no longer counts the course; a start
-/// recorded again with the same course id opens it anew, `courses::apply`), a corrected
+/// recorded again with the same course id opens it anew unless an end of it stands,
+/// `courses::apply`), a corrected
 /// cancellation puts its session back, a corrected session no longer counts (both seen by the
 /// window suggestion when a timeline is read), a corrected dose no longer counts as its
 /// course's first. The patient's state is loaded again afterwards.

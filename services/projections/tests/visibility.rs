@@ -1016,9 +1016,27 @@ async fn an_ended_course_started_again_after_its_start_was_amended_stays_ended()
             .append(care.patient, clinic, at(when), payload)
             .await?;
     }
+    let restarted = harness.last_event_id.context("the restart's event id")?;
     let (alerts, seen) =
         clinic_alerts_after_item9(&mut harness, &care, "2026-03-05T13:00:00Z").await?;
     assert_eq!(alerts, 0, "the course is still ended: {seen:?}");
+    // The start recorded again is itself entered in error, and recorded a third time.
+    let void = json!({ "corrects": restarted, "kind": "entered_in_error", "reason": "typo" });
+    let events = [
+        (
+            "2026-03-06T09:00:00Z",
+            event(Family::Dose, "entry_corrected", void),
+        ),
+        ("2026-03-06T09:05:00Z", start()),
+    ];
+    for (when, payload) in events {
+        harness
+            .append(care.patient, clinic, at(when), payload)
+            .await?;
+    }
+    let (alerts, seen) =
+        clinic_alerts_after_item9(&mut harness, &care, "2026-03-07T13:00:00Z").await?;
+    assert_eq!(alerts, 0, "started a third time, still ended: {seen:?}");
     let parked = carelog_projections::dead_letter::list(&harness.pool).await?;
     assert!(
         parked.is_empty(),

@@ -200,9 +200,11 @@ pub(crate) async fn run(
         .await?
         .payload
         .len();
-    // The bare responder names each publish's expected sequence from its own last ack, so two
-    // requests for one patient must never be in flight together: round-robin over more
-    // patients than requests in flight sees to that.
+    // The bare responder names each publish's expected sequence from its own last ack. Its
+    // acks come back in publish order (one stream), so with round-robin over more patients
+    // than requests in flight a patient's previous publish is acknowledged before the load
+    // generator, which sends its next request only as earlier ones are answered, gets to it;
+    // were it not, the publish would fail as a conflict and stop the benchmark, saying so.
     anyhow::ensure!(
         patients.len() > args.command_concurrency,
         "the commands part needs more patients than requests in flight"

@@ -758,54 +758,36 @@ async fn an_ended_course_is_not_reopened_by_correcting_its_start() -> Result<()>
         .as_str()
         .context("event id")?
         .to_owned();
-    let rows: Vec<(&str, &str, Value, Expect)> = vec![
-        (
-            "end it",
-            "dose.end_course",
-            json!({ "course_id": course_id, "reason": "series complete" }),
-            OK,
-        ),
-        (
-            "amend its start",
-            "dose.correct",
-            json!({ "corrects": start_event, "kind": "amended", "reason": "wrong date" }),
-            OK,
-        ),
-        (
-            "the amended start, recorded again",
-            "dose.start_course",
-            course(&course_id, &cast.clinic_id, "ketamine", false),
-            OK,
-        ),
-        (
-            "it is still ended: no doses",
-            "dose.schedule",
-            schedule(&dose_id, &course_id),
-            rejected("rule_violated", "course_active"),
-        ),
-        (
-            "nor a second end",
-            "dose.end_course",
-            json!({ "course_id": course_id, "reason": "series complete" }),
-            rejected("rule_violated", "course_active"),
-        ),
-        (
-            "a new course does",
-            "dose.start_course",
-            course(&new_id(), &cast.clinic_id, "ketamine", false),
-            OK,
-        ),
-    ];
-    for (what, command, data, expect) in rows {
-        check(
-            &harness,
-            what,
-            command,
-            cast.command(&cast.clinic, data),
-            expect,
-        )
-        .await?;
+    let running = &harness;
+    let send = |what, command, data| {
+        let envelope = cast.command(&cast.clinic, data);
+        async move { check(running, what, command, envelope, OK).await }
+    };
+    let refused = |what, command, data| {
+        let envelope = cast.command(&cast.clinic, data);
+        let expect = rejected("rule_violated", "course_active");
+        async move { check(running, what, command, envelope, expect).await }
+    };
+    let end = json!({ "course_id": course_id, "reason": "series complete" });
+    send("end it", "dose.end_course", end.clone()).await?;
+    let mut corrected = start_event;
+    // Amended, then the amended start entered in error and recorded a third time: each start
+    // recorded again finds the course ended.
+    for kind in ["amended", "entered_in_error"] {
+        let correction = json!({ "corrects": corrected, "kind": kind, "reason": "wrong date" });
+        send("correct its start", "dose.correct", correction).await?;
+        let again = course(&course_id, &cast.clinic_id, "ketamine", false);
+        let restarted = send("its start, recorded again", "dose.start_course", again).await?;
+        corrected = restarted.json["events"][0]["event_id"]
+            .as_str()
+            .context("event id")?
+            .to_owned();
+        let dose = schedule(&dose_id, &course_id);
+        refused("it is still ended: no doses", "dose.schedule", dose).await?;
+        refused("nor a second end", "dose.end_course", end.clone()).await?;
     }
+    let other = course(&new_id(), &cast.clinic_id, "ketamine", false);
+    send("a new course takes doses", "dose.start_course", other).await?;
     harness.stop().await
 }
 
