@@ -583,12 +583,7 @@ async fn dose_rules_accept_and_reject() -> Result<()> {
         let reply = check(&harness, what, command, cast.command(actor, data), expect).await?;
         replies.insert(what, reply);
     }
-    let event_of = |what: &str| -> Result<String> {
-        Ok(replies[what].json["events"][0]["event_id"]
-            .as_str()
-            .context("event id")?
-            .to_owned())
-    };
+    let event_of = |what: &str| replies[what].event_id();
     let (cancellation, course_end) = (event_of("cancel d4")?, event_of("end the ketamine course")?);
 
     // Corrections: by the recorder only, once, of an event of this aggregate.
@@ -603,10 +598,7 @@ async fn dose_rules_accept_and_reject() -> Result<()> {
         OK,
     )
     .await?;
-    let event_id = side_effect.json["events"][0]["event_id"]
-        .as_str()
-        .context("event id")?
-        .to_owned();
+    let event_id = side_effect.event_id()?;
     let correct = |corrects: &str| json!({ "corrects": corrects, "kind": "entered_in_error", "reason": "wrong dose" });
     let unknown_event = uuid::Uuid::now_v7().to_string();
     let rows: Vec<(&str, &Value, Value, Expect)> = vec![
@@ -667,26 +659,21 @@ async fn dose_rules_accept_and_reject() -> Result<()> {
     harness.stop().await
 }
 
+/// The clinic of `cast` starts a ketamine course `course_id`; the id of its `course_started`.
+async fn start_ketamine_course(harness: &Harness, cast: &Cast, course_id: &str) -> Result<String> {
+    let data = course(course_id, &cast.clinic_id, "ketamine", false);
+    let envelope = cast.command(&cast.clinic, data);
+    check(harness, "start a course", "dose.start_course", envelope, OK)
+        .await?
+        .event_id()
+}
+
 #[tokio::test]
 async fn a_course_start_corrected_takes_the_course_away_until_it_is_started_again() -> Result<()> {
     let harness = Harness::start().await?;
     let cast = Cast::new();
     let (course_id, dose_id) = (new_id(), new_id());
-    let started = check(
-        &harness,
-        "start a course on the wrong path",
-        "dose.start_course",
-        cast.command(
-            &cast.clinic,
-            course(&course_id, &cast.clinic_id, "ketamine", false),
-        ),
-        OK,
-    )
-    .await?;
-    let start_event = started.json["events"][0]["event_id"]
-        .as_str()
-        .context("event id")?
-        .to_owned();
+    let start_event = start_ketamine_course(&harness, &cast, &course_id).await?;
     let other_clinic_id = cast.other_clinic["party_id"]
         .as_str()
         .context("the other clinic's id")?
@@ -743,21 +730,7 @@ async fn an_ended_course_is_not_reopened_by_correcting_its_start() -> Result<()>
     let harness = Harness::start().await?;
     let cast = Cast::new();
     let (course_id, dose_id) = (new_id(), new_id());
-    let started = check(
-        &harness,
-        "start a course",
-        "dose.start_course",
-        cast.command(
-            &cast.clinic,
-            course(&course_id, &cast.clinic_id, "ketamine", false),
-        ),
-        OK,
-    )
-    .await?;
-    let start_event = started.json["events"][0]["event_id"]
-        .as_str()
-        .context("event id")?
-        .to_owned();
+    let start_event = start_ketamine_course(&harness, &cast, &course_id).await?;
     let running = &harness;
     let send = |what, command, data| {
         let envelope = cast.command(&cast.clinic, data);
@@ -778,10 +751,7 @@ async fn an_ended_course_is_not_reopened_by_correcting_its_start() -> Result<()>
         send("correct its start", "dose.correct", correction).await?;
         let again = course(&course_id, &cast.clinic_id, "ketamine", false);
         let restarted = send("its start, recorded again", "dose.start_course", again).await?;
-        corrected = restarted.json["events"][0]["event_id"]
-            .as_str()
-            .context("event id")?
-            .to_owned();
+        corrected = restarted.event_id()?;
         let dose = schedule(&dose_id, &course_id);
         refused("it is still ended: no doses", "dose.schedule", dose).await?;
         refused("nor a second end", "dose.end_course", end.clone()).await?;
@@ -820,10 +790,7 @@ async fn what_is_recorded_after_a_dose_is_judged_by_when_it_happened() -> Result
         OK,
     )
     .await?;
-    let reading_id = reading.json["events"][0]["event_id"]
-        .as_str()
-        .context("event id")?
-        .to_owned();
+    let reading_id = reading.event_id()?;
     let administer = spravato(&dose_id, 56, Some(2));
     let flagged = flags(&["bp_above_140_90"]);
     send(

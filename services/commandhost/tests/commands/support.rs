@@ -171,6 +171,14 @@ impl Reply {
             .map_or(&Value::Null, |event| &event["data"])
     }
 
+    /// The id of an accepted command's first event.
+    pub(crate) fn event_id(&self) -> anyhow::Result<String> {
+        self.json["events"][0]["event_id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow::anyhow!("no event id in {}", self.json))
+    }
+
     pub(crate) fn position(&self) -> u64 {
         self.json["position"].as_u64().unwrap_or(0)
     }

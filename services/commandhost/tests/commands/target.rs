@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use serde_json::{json, Value};
 
 use crate::support::{check, new_id, rejected, Cast, Expect, Harness, OK};
@@ -303,10 +303,7 @@ async fn target_rules_accept_and_reject() -> Result<()> {
 
     // A correction does not reopen a retired target: the behaviour slot is taken by `sleep`
     // now, and "too many goals" would not be checked again.
-    let retirement = replies["retire the behaviour"].json["events"][0]["event_id"]
-        .as_str()
-        .context("event id")?
-        .to_owned();
+    let retirement = replies["retire the behaviour"].event_id()?;
     for kind in ["entered_in_error", "amended"] {
         check(
             &harness,
@@ -329,14 +326,6 @@ async fn target_rules_accept_and_reject() -> Result<()> {
     )
     .await?;
     harness.stop().await
-}
-
-/// The event id of an accepted command's first event.
-fn event_id(reply: &crate::support::Reply) -> Result<String> {
-    Ok(reply.json["events"][0]["event_id"]
-        .as_str()
-        .context("event id")?
-        .to_owned())
 }
 
 #[tokio::test]
@@ -367,13 +356,13 @@ async fn a_therapists_correction_needs_the_scope_of_the_entry_it_corrects() -> R
             "session_id": session, "therapist_id": cast.therapist_id, "at": "2026-03-05T15:00:00Z",
         });
         let reply = send("schedule", "target.schedule_session", therapist, data, OK).await?;
-        sessions.push(event_id(&reply)?);
+        sessions.push(reply.event_id()?);
     }
     let phq9 = json!({ "score": { "instrument": "phq9", "items": [1, 1, 1, 1, 1, 1, 1, 1, 1], "total": 9 } });
     let mut scores = Vec::new();
     for _ in 0..2 {
         let reply = send("score", "observation.score", therapist, phq9.clone(), OK).await?;
-        scores.push(event_id(&reply)?);
+        scores.push(reply.event_id()?);
     }
     // Without `targets` or `observations`, the entries of the scopes held are corrected.
     send(
